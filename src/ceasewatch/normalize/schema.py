@@ -16,7 +16,7 @@ SOURCE_EVENT_ID: Final = "source_event_id"
 VERSION: Final = "version"
 OCCURRED_AT: Final = "occurred_at"
 TIME_PRECISION: Final = "time_precision"
-TIME_UNCERTAINTY_S: Final = "time_uncertainty_s"
+TIME_WINDOW_S: Final = "time_window_s"
 LON: Final = "lon"
 LAT: Final = "lat"
 GEO_PRECISION_M: Final = "geo_precision_m"
@@ -25,6 +25,7 @@ WEAPON_CLASS: Final = "weapon_class"
 ACTOR: Final = "actor"
 ATTRIBUTED_TO: Final = "attributed_to"
 FATALITIES: Final = "fatalities"
+COUNT: Final = "count"
 RELIABILITY: Final = "reliability"
 CREDIBILITY: Final = "credibility"
 REPORT_GROUP: Final = "report_group"
@@ -112,8 +113,7 @@ WEAPON_CLASSES: Final = (
     "small_arms",
     "heavy_machine_gun",
     "grenade_launcher",
-    "mortar_under_120mm",
-    "mortar_120mm",
+    "mortar",
     "tank",
     "artillery_under_100mm",
     "artillery_100mm_plus",
@@ -145,7 +145,7 @@ EVENT_SCHEMA: Final = pa.schema(
         pa.field(SOURCE_EVENT_ID, pa.string(), nullable=False),
         pa.field(OCCURRED_AT, pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field(TIME_PRECISION, pa.string(), nullable=False),
-        pa.field(TIME_UNCERTAINTY_S, pa.float64(), nullable=False),
+        pa.field(TIME_WINDOW_S, pa.float64(), nullable=False),
         pa.field(LON, pa.float64(), nullable=False),
         pa.field(LAT, pa.float64(), nullable=False),
         pa.field(GEO_PRECISION_M, pa.float64(), nullable=False),
@@ -154,6 +154,7 @@ EVENT_SCHEMA: Final = pa.schema(
         pa.field(ACTOR, pa.string()),
         pa.field(ATTRIBUTED_TO, pa.string()),
         pa.field(FATALITIES, pa.float64()),
+        pa.field(COUNT, pa.int64(), nullable=False),
         pa.field(RELIABILITY, pa.string(), nullable=False),
         pa.field(CREDIBILITY, pa.int8(), nullable=False),
         pa.field(REPORT_GROUP, pa.string(), nullable=False),

@@ -1,0 +1,420 @@
+"""The ``ceasewatch`` command line: thin wrappers around library functions."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from ceasewatch.errors import CeasewatchError
+from ceasewatch.settings import Settings
+
+app = typer.Typer(
+    help="ceasewatch: monitor a ceasefire and the security guarantees that back it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+agreement_app = typer.Typer(help="Agreements as data: validate, load, derive from control maps.")
+ingest_app = typer.Typer(help="Load source files into the store.")
+quarantine_app = typer.Typer(help="Rows that could not be loaded, with line and reason.")
+events_app = typer.Typer(help="Events (one source record each).")
+incidents_app = typer.Typer(help="Incidents (events merged across sources).")
+violations_app = typer.Typer(help="Violations of the agreement.")
+report_app = typer.Typer(help="Reports.")
+app.add_typer(agreement_app, name="agreement")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(events_app, name="events")
+app.add_typer(incidents_app, name="incidents")
+app.add_typer(violations_app, name="violations")
+app.add_typer(report_app, name="report")
+
+console = Console(stderr=True)
+out = Console()
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="Store location (DuckDB file); env CEASEWATCH_STORE.", show_default=False
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("-f", "--format", help="csv | geojson | gpkg | parquet")]
+OutOpt = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
+
+
+def _settings(store: str | None) -> Settings:
+    s = Settings()
+    if store:
+        s = s.model_copy(update={"store": store})
+    return s
+
+
+@contextmanager
+def _open(store: str | None) -> Iterator[Any]:
+    from ceasewatch.store.duckdb import open_store
+
+    st = open_store(_settings(store).store)
+    try:
+        yield st
+    finally:
+        st.close()
+
+
+def _fail(e: Exception) -> None:
+    console.print(f"[bold red]error:[/] {e}")
+    raise typer.Exit(code=1)
+
+
+# --- agreement -------------------------------------------------------------------------
+@agreement_app.command("validate")
+def agreement_validate(path: Path) -> None:
+    """Check an agreement folder or YAML file; report every problem at once."""
+    from ceasewatch.agreement.model import validate_agreement
+
+    problems = validate_agreement(path)
+    if not problems:
+        out.print(f"[green]ok[/]: {path} is a valid agreement")
+        return
+    table = Table("file", "field", "problem", title=f"{len(problems)} problem(s) in {path}")
+    for f, k, m in problems:
+        table.add_row(f, k, m)
+    out.print(table)
+    raise typer.Exit(code=1)
+
+
+@agreement_app.command("load")
+def agreement_load(path: Path, store: StoreOpt = None) -> None:
+    """Store an agreement as a new version (amendments are new versions)."""
+    from ceasewatch.agreement.store import load_agreement_into
+
+    try:
+        with _open(store) as st:
+            version, agreement = load_agreement_into(st, path)
+    except CeasewatchError as e:
+        _fail(e)
+    out.print(
+        f"loaded agreement [bold]{agreement.name}[/] as version {version} "
+        f"(effective {agreement.effective.isoformat()})"
+    )
+
+
+@agreement_app.command("list")
+def agreement_list(store: StoreOpt = None) -> None:
+    """Agreement versions in the store."""
+    with _open(store) as st:
+        frame = st.agreements()
+    table = Table("version", "name", "effective", "loaded_at", "label")
+    for r in frame.itertuples():
+        table.add_row(
+            str(r.version), r.name, str(r.effective), str(r.loaded_at), str(r.label or "")
+        )
+    out.print(table)
+
+
+@agreement_app.command("from-control")
+def agreement_from_control_cmd(
+    control: Annotated[
+        Path, typer.Argument(help="Control-area GeoJSON (e.g. a DeepState snapshot)")
+    ],
+    boundary: Annotated[Path, typer.Option("--boundary", help="Country GeoJSON (e.g. ADM2 units)")],
+    effective: Annotated[str, typer.Option("--effective", help="ISO 8601 effective time")],
+    parties: Annotated[str, typer.Option("--parties", help="FIRST,SECOND (second holds the area)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write")],
+    zones: Annotated[str, typer.Option("--zones", help="Band widths in km")] = "15,50,70,140",
+    name: Annotated[str | None, typer.Option("--name")] = None,
+) -> None:
+    """Write an agreement folder whose line of contact is the edge of a controlled area."""
+    from ceasewatch.agreement.from_control import agreement_from_control, line_length_km
+    from ceasewatch.agreement.model import load_agreement
+
+    try:
+        eff = datetime.fromisoformat(effective.replace("Z", "+00:00"))
+        if eff.tzinfo is None:
+            eff = eff.replace(tzinfo=UTC)
+        codes = tuple(p.strip() for p in parties.split(","))
+        if len(codes) != 2:
+            msg = f"--parties expects two codes like UA,RU, got {parties!r}"
+            raise CeasewatchError(msg)
+        widths = [float(z) for z in zones.split(",")]
+        path = agreement_from_control(
+            control,
+            boundary,
+            effective=eff,
+            parties=(codes[0], codes[1]),
+            zones_km=widths,
+            out_dir=output,
+            name=name,
+        )
+        agreement = load_agreement(path)
+    except (CeasewatchError, ValueError) as e:
+        _fail(e)
+    out.print(
+        f"wrote {path} (line of contact {line_length_km(agreement.line):,.0f} km, "
+        f"{len(agreement.zones)} zones)"
+    )
+
+
+# --- ingest ----------------------------------------------------------------------------
+def _ingest(source_name: str, files: list[Path], store: str | None) -> None:
+    from ceasewatch.ingest.base import get_source
+    from ceasewatch.ingest.pipeline import ingest_file
+
+    src = get_source(source_name)
+    bad = False
+    with _open(store) as st:
+        for f in files:
+            with Progress(
+                TextColumn(f"[bold]{src.name}[/] {f.name}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+                disable=not console.is_terminal,
+            ) as progress:
+                task = progress.add_task(
+                    "ingest", total=max(f.stat().st_size, 1) if f.exists() else 1
+                )
+
+                def hook(done: int, _total: int, t: Any = task) -> None:
+                    progress.update(t, completed=done)
+
+                try:
+                    r = ingest_file(
+                        st,
+                        src,
+                        f,
+                        progress=hook,
+                    )
+                except CeasewatchError as e:
+                    console.print(f"[bold red]error:[/] {e}")
+                    bad = True
+                    continue
+            if r.skipped_file:
+                out.print(f"{f.name}: already ingested as batch {r.batch_id}; nothing added")
+                continue
+            out.print(
+                f"{f.name}: batch {r.batch_id}: {r.rows_read:,} rows read, {r.loaded:,} loaded, "
+                f"{r.new_version:,} new versions, {r.unchanged:,} unchanged, "
+                f"{r.quarantined:,} quarantined ({r.rows_per_s:,.0f} rows/s)"
+            )
+            for reason, n in sorted(r.reasons.items(), key=lambda kv: -kv[1]):
+                out.print(f"  quarantined {n:,}: {reason}")
+    if bad:
+        raise typer.Exit(code=1)
+
+
+FilesArg = Annotated[list[Path], typer.Argument(help="Files to load", exists=False)]
+
+
+@ingest_app.command("acled")
+def ingest_acled(files: FilesArg, store: StoreOpt = None) -> None:
+    """ACLED export CSV (event_id_cnty, event_date, event_type, …)."""
+    _ingest("acled", files, store)
+
+
+@ingest_app.command("firms")
+def ingest_firms(files: FilesArg, store: StoreOpt = None) -> None:
+    """NASA FIRMS VIIRS/MODIS CSV (latitude, longitude, acq_date, acq_time, …)."""
+    _ingest("firms", files, store)
+
+
+@ingest_app.command("field-report")
+def ingest_field_report(files: FilesArg, store: StoreOpt = None) -> None:
+    """Monitors' field reports (JSON, JSON Lines or CSV; docs/field-reports.md)."""
+    _ingest("field_report", files, store)
+
+
+# --- quarantine, batches -----------------------------------------------------------------
+@quarantine_app.command("list")
+def quarantine_list(
+    store: StoreOpt = None,
+    fmt: Annotated[str, typer.Option("-f", "--format", help="table | csv")] = "table",
+    batch: Annotated[int | None, typer.Option("--batch", help="Only this batch")] = None,
+) -> None:
+    """One row per quarantined record: batch, source, file, line, reason."""
+    with _open(store) as st:
+        q = st.quarantine()
+    if batch is not None:
+        q = q[q["batch_id"] == batch]
+    cols = ["batch_id", "source", "file_name", "line_no", "reason", "raw"]
+    if fmt == "csv":
+        q[cols].to_csv(sys.stdout, index=False)
+        return
+    if fmt != "table":
+        _fail(CeasewatchError(f"--format {fmt!r}: choose table or csv"))
+    table = Table(
+        "batch", "source", "file", "line", "reason", title=f"{len(q)} quarantined record(s)"
+    )
+    for r in q.itertuples():
+        table.add_row(str(r.batch_id), r.source, str(r.file_name), str(r.line_no), r.reason)
+    out.print(table)
+
+
+@app.command("batches")
+def batches_list(store: StoreOpt = None) -> None:
+    """Every loaded file: source, hash, time, counts."""
+    with _open(store) as st:
+        b = st.batches()
+    table = Table(
+        "batch",
+        "source",
+        "file",
+        "sha256",
+        "started",
+        "loaded",
+        "new ver.",
+        "unchanged",
+        "quarantined",
+    )
+    for r in b.itertuples():
+        table.add_row(
+            str(r.batch_id),
+            r.source,
+            str(r.file_name),
+            str(r.file_sha256)[:12],
+            str(r.started_at)[:19],
+            str(r.rows_loaded),
+            str(r.rows_new_version),
+            str(r.rows_unchanged),
+            str(r.rows_quarantined),
+        )
+    out.print(table)
+
+
+# --- evaluate ----------------------------------------------------------------------------
+@app.command("evaluate")
+def evaluate_cmd(
+    store: StoreOpt = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-evaluate every event")] = False,
+) -> None:
+    """Corroborate events into incidents, locate them in zones, apply the rules."""
+    from ceasewatch.evaluate.run import evaluate_store
+
+    try:
+        with _open(store) as st, console.status("evaluating…"):
+            r = evaluate_store(st, full=full)
+    except CeasewatchError as e:
+        _fail(e)
+    if r.events_evaluated == 0:
+        out.print(f"nothing to evaluate ({r.events_total:,} events, all up to date)")
+        return
+    out.print(
+        f"evaluated {r.events_evaluated:,} of {r.events_total:,} events "
+        f"({r.events_per_s:,.0f} events/s); window {r.events_in_window:,} events → "
+        f"{r.incidents:,} incidents, {r.violations:,} violations"
+    )
+
+
+# --- exports -----------------------------------------------------------------------------
+def _export(kind: str, fmt: str, output: Path, store: str | None) -> None:
+    from ceasewatch.report import export
+
+    try:
+        with _open(store) as st:
+            frame = {
+                "events": export.events_table,
+                "incidents": export.incidents_table,
+                "violations": export.violations_table,
+            }[kind](st)
+        export.write_table(frame, output, fmt, layer=kind)
+    except CeasewatchError as e:
+        _fail(e)
+    out.print(f"wrote {len(frame):,} {kind} to {output}")
+
+
+@events_app.command("export")
+def events_export(
+    fmt: FormatOpt = "csv", output: OutOpt = Path("events.csv"), store: StoreOpt = None
+) -> None:
+    """Events with their incident, distance to the line, side and zone."""
+    _export("events", fmt, output, store)
+
+
+@incidents_app.command("export")
+def incidents_export(
+    fmt: FormatOpt = "csv", output: OutOpt = Path("incidents.csv"), store: StoreOpt = None
+) -> None:
+    """Incidents with their sources, confidence and zone."""
+    _export("incidents", fmt, output, store)
+
+
+@violations_app.command("export")
+def violations_export(
+    fmt: FormatOpt = "csv", output: OutOpt = Path("violations.csv"), store: StoreOpt = None
+) -> None:
+    """Violations with rule, zone, side, severity, confidence and evidence."""
+    _export("violations", fmt, output, store)
+
+
+# --- report ------------------------------------------------------------------------------
+@report_app.command("daily")
+def report_daily(
+    day: Annotated[str, typer.Option("--date", help="Report day YYYY-MM-DD")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write")] = Path(
+        "report"
+    ),
+    store: StoreOpt = None,
+) -> None:
+    """The daily report: report.html, report.md, map.png, chart.png."""
+    from ceasewatch.report.run import write_daily_report_from_store
+
+    try:
+        d = date.fromisoformat(day)
+    except ValueError:
+        _fail(CeasewatchError(f"--date {day!r} is not YYYY-MM-DD"))
+    try:
+        with _open(store) as st:
+            paths = write_daily_report_from_store(st, d, output)
+    except CeasewatchError as e:
+        _fail(e)
+    for k, p in paths.items():
+        out.print(f"{k:>5}: {p}")
+
+
+# --- demo --------------------------------------------------------------------------------
+@app.command("demo")
+def demo_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for inputs and outputs")] = Path(
+        "demo-output"
+    ),
+    store: StoreOpt = None,
+    seed: Annotated[int, typer.Option("--seed")] = 7,
+) -> None:
+    """Generate a realistic scenario, ingest it, evaluate, and write the report and map."""
+    from ceasewatch.demo import run_demo
+
+    store_path = _settings(store).store if store else str(out_dir / "ceasewatch.duckdb")
+    try:
+        summary = run_demo(out_dir, store=store_path, seed=seed, echo=out.print)
+    except CeasewatchError as e:
+        _fail(e)
+    out.print(summary)
+
+
+def main() -> None:
+    try:
+        app()
+    except CeasewatchError as e:
+        console.print(f"[bold red]error:[/] {e}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

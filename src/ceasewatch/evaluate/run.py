@@ -1,0 +1,212 @@
+"""Evaluation through the store: the orchestration around the pure functions.
+
+``evaluate_store`` finds the events not yet evaluated (or evaluated against another
+agreement version or an older version of the record), computes their zones, re-runs
+corroboration over the time window they touch, and re-applies the rules to the incidents
+of that window. Loading an agreement version makes every event due again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from ceasewatch.agreement.geometry import ZoneModel
+from ceasewatch.agreement.model import Agreement, agreement_from_document
+from ceasewatch.errors import CeasewatchError
+from ceasewatch.evaluate.corroborate import (
+    CorroborationParams,
+    corroborate,
+    summarise_incidents,
+)
+from ceasewatch.evaluate.rules import violations_from_incidents
+from ceasewatch.evaluate.zones import evaluate_zones
+from ceasewatch.normalize import schema
+from ceasewatch.normalize.timeprec import time_bounds
+from ceasewatch.store.base import Store
+
+_EVENT_COLS = [
+    schema.EVENT_ID,
+    "content_sha",
+    schema.SOURCE,
+    schema.SOURCE_EVENT_ID,
+    schema.OCCURRED_AT,
+    schema.TIME_PRECISION,
+    schema.TIME_WINDOW_S,
+    schema.LON,
+    schema.LAT,
+    schema.GEO_PRECISION_M,
+    schema.CATEGORY,
+    schema.WEAPON_CLASS,
+    schema.ATTRIBUTED_TO,
+    schema.FATALITIES,
+    schema.RELIABILITY,
+    schema.CREDIBILITY,
+    schema.REPORT_GROUP,
+    schema.LOCATION_NAME,
+    schema.RECORDED_AT,
+]
+
+
+@dataclass
+class EvaluationResult:
+    events_total: int = 0
+    events_evaluated: int = 0
+    events_in_window: int = 0
+    incidents: int = 0
+    violations: int = 0
+    seconds: float = 0.0
+    zone_seconds: float = 0.0
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events_evaluated / self.seconds if self.seconds > 0 else float("nan")
+
+
+def load_agreements(store: Store) -> dict[int, Agreement]:
+    """Every stored agreement version, parsed."""
+    versions = store.agreements()
+    return {
+        int(v): agreement_from_document(store.agreement_document(int(v)), version=int(v))
+        for v in versions["version"]
+    }
+
+
+def applicable_version(
+    occurred_at: pd.Series, agreements: dict[int, Agreement]
+) -> npt.NDArray[np.int64]:
+    """Agreement version in force at each time: the latest effective one at or before it
+    (ties: the later version); the earliest one for times before any is in force."""
+    items = sorted(agreements.values(), key=lambda a: (a.effective, a.version or 0))
+    eff = np.array([pd.Timestamp(a.effective).value // 1_000 for a in items], dtype=np.int64)
+    vers = np.array([a.version or 0 for a in items], dtype=np.int64)
+    t = occurred_at.astype("datetime64[us, UTC]").astype("int64").to_numpy()
+    pos = np.searchsorted(eff, t, side="right") - 1
+    return vers[np.clip(pos, 0, len(vers) - 1)]
+
+
+def _zones_by_version(
+    frame: pd.DataFrame, versions: np.ndarray, models: dict[int, ZoneModel]
+) -> pd.DataFrame:
+    out = pd.DataFrame(
+        index=frame.index,
+        columns=[schema.DISTANCE_TO_LINE_KM, schema.SIDE, schema.ZONE, schema.SECTOR],
+    )
+    out[schema.DISTANCE_TO_LINE_KM] = out[schema.DISTANCE_TO_LINE_KM].astype(float)
+    for v in np.unique(versions):
+        mask = versions == v
+        part = frame[mask]
+        z = evaluate_zones(part[schema.LON].to_numpy(), part[schema.LAT].to_numpy(), models[int(v)])
+        z.index = part.index
+        out.loc[mask, :] = z
+    out[schema.AGREEMENT_VERSION] = versions
+    out[schema.DISTANCE_TO_LINE_KM] = out[schema.DISTANCE_TO_LINE_KM].astype(float)
+    return out
+
+
+def evaluate_store(
+    store: Store,
+    *,
+    full: bool = False,
+    params: CorroborationParams | None = None,
+) -> EvaluationResult:
+    """Evaluate what is due in ``store``; ``full`` re-evaluates everything."""
+    t0 = time.perf_counter()
+    result = EvaluationResult()
+    agreements = load_agreements(store)
+    if not agreements:
+        msg = "no agreement in the store: run `ceasewatch agreement load PATH` first"
+        raise CeasewatchError(msg)
+    models = {v: ZoneModel(a) for v, a in agreements.items()}
+    events = store.events(columns=_EVENT_COLS)
+    result.events_total = len(events)
+    if events.empty:
+        result.seconds = time.perf_counter() - t0
+        return result
+    versions = applicable_version(events[schema.OCCURRED_AT], agreements)
+    done = store.evaluated_event_ids()
+    key_now = events[schema.EVENT_ID] + "|" + events["content_sha"] + "|" + versions.astype(str)
+    key_done = set(
+        done["event_id"] + "|" + done["content_sha"] + "|" + done["agreement_version"].astype(str)
+    )
+    due = ~key_now.isin(key_done) if not full else pd.Series(True, index=events.index)
+    result.events_evaluated = int(due.sum())
+    if not due.any():
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    tz = time.perf_counter()
+    zones = _zones_by_version(events[due], versions[due.to_numpy()], models)
+    result.zone_seconds = time.perf_counter() - tz
+    eval_rows = pd.concat([events.loc[due, [schema.EVENT_ID, "content_sha"]], zones], axis=1)
+
+    # corroboration window: every event whose time interval touches the due events'
+    # reach, then whole incidents that touch it
+    params = params or CorroborationParams()
+    t_s = events[schema.OCCURRED_AT].astype("datetime64[us, UTC]").astype("int64").to_numpy() / 1e6
+    lo, hi = time_bounds(
+        t_s,
+        events[schema.TIME_PRECISION].to_numpy(dtype=object),
+        events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
+    )
+    if full:
+        in_window = pd.Series(True, index=events.index)
+    else:
+        margin = params.max_time_span_s + params.time_tolerance_s
+        w_lo = lo[due.to_numpy()].min() - margin
+        w_hi = hi[due.to_numpy()].max() + margin
+        in_window = pd.Series((hi >= w_lo) & (lo <= w_hi), index=events.index)
+        old = store.incident_members()
+        touched = old.loc[
+            old["event_id"].isin(events.loc[in_window, schema.EVENT_ID]), "incident_id"
+        ]
+        extra = old.loc[old["incident_id"].isin(touched), "event_id"]
+        in_window |= events[schema.EVENT_ID].isin(extra)
+    window = events[in_window]
+    result.events_in_window = len(window)
+
+    inc_ids = corroborate(window, params)
+    incidents = summarise_incidents(window, inc_ids)
+    inc_versions = applicable_version(incidents[schema.OCCURRED_AT], agreements)
+    inc_zones = _zones_by_version(incidents, inc_versions, models)
+    incidents = pd.concat([incidents, inc_zones], axis=1)
+    incidents["updated_at"] = datetime.now(UTC)
+    members = pd.DataFrame(
+        {"event_id": window[schema.EVENT_ID].to_numpy(), "incident_id": inc_ids.to_numpy()}
+    )
+    member_detail = window[[schema.EVENT_ID, schema.CATEGORY, schema.WEAPON_CLASS]].assign(
+        **{schema.INCIDENT_ID: inc_ids.to_numpy()}
+    )
+
+    parts = []
+    for v in np.unique(inc_versions):
+        sel = inc_versions == v
+        parts.append(violations_from_incidents(incidents[sel], member_detail, agreements[int(v)]))
+    violations = (
+        pd.concat([p for p in parts if not p.empty], ignore_index=True)
+        if any(not p.empty for p in parts)
+        else parts[0]
+    )
+
+    with store.transaction():
+        store.put_event_eval(eval_rows)
+        old_members = store.incident_members()
+        old_incidents = old_members.loc[
+            old_members["event_id"].isin(window[schema.EVENT_ID]), "incident_id"
+        ]
+        store.replace_incidents(window[schema.EVENT_ID], incidents, members)
+        store.put_violations(
+            violations,
+            incident_ids=pd.concat(
+                [incidents[schema.INCIDENT_ID], old_incidents]
+            ).drop_duplicates(),
+        )
+    result.incidents = len(incidents)
+    result.violations = len(violations)
+    result.seconds = time.perf_counter() - t0
+    return result

@@ -1,0 +1,142 @@
+"""What every event source adapter provides, and the checks they share.
+
+An adapter reads a file in chunks of raw text rows and normalizes each chunk, vectorized,
+into canonical events plus quarantined rows (line number, reason, raw record).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ceasewatch.errors import CeasewatchError
+from ceasewatch.ingest.csvstream import (
+    BadRow,
+    ProgressFn,
+    check_columns,
+    iter_csv_chunks,
+    read_header,
+)
+from ceasewatch.normalize import schema
+
+QUARANTINE_COLUMNS = (schema.LINE_NO, "reason", schema.RAW)
+
+
+class RowChecks:
+    """Collects, per row, the first reason it cannot be loaded.
+
+    Usage: ``checks.flag(mask, "reason")`` for every rule, then ``checks.ok`` is the mask
+    of good rows and ``checks.quarantine(raw)`` the frame of bad ones.
+    """
+
+    def __init__(self, index: pd.Index) -> None:
+        self.reason = pd.Series(pd.NA, index=index, dtype="object")
+
+    def flag(self, mask: pd.Series | np.ndarray, reason: str | pd.Series) -> None:
+        mask = pd.Series(np.asarray(mask, dtype=bool), index=self.reason.index)
+        new = mask & self.reason.isna()
+        if not new.any():
+            return
+        if isinstance(reason, pd.Series):
+            self.reason[new] = reason[new].astype(str)
+        else:
+            self.reason[new] = reason
+
+    @property
+    def ok(self) -> pd.Series:
+        return self.reason.isna()
+
+    def quarantine(self, raw_json: pd.Series, line_no: pd.Series) -> pd.DataFrame:
+        bad = ~self.ok
+        return pd.DataFrame(
+            {
+                schema.LINE_NO: line_no[bad].astype("int64").to_numpy(),
+                "reason": self.reason[bad].astype(str).to_numpy(),
+                schema.RAW: raw_json[bad].to_numpy(),
+            }
+        )
+
+
+def rows_to_json(frame: pd.DataFrame) -> pd.Series:
+    """Each row as a JSON object string (the raw source record kept with the event)."""
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype="object")
+    lines = frame.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    return pd.Series(lines, index=frame.index, dtype="object")
+
+
+def bad_rows_frame(bad: list[BadRow]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            schema.LINE_NO: [b.line_no for b in bad],
+            "reason": [f"malformed row: {b.reason}" for b in bad],
+            schema.RAW: [json.dumps({"_text": b.text}, ensure_ascii=False) for b in bad],
+        }
+    )
+
+
+def empty_events() -> pd.DataFrame:
+    return schema.EVENT_SCHEMA.empty_table().to_pandas()
+
+
+def to_float(values: pd.Series) -> pd.Series:
+    """Text to float; empty and unparseable values become NaN."""
+    return pd.to_numeric(values.astype(str).str.strip().replace("", np.nan), errors="coerce")
+
+
+class EventSource(ABC):
+    """A source format that becomes canonical events."""
+
+    #: the ``source`` value of its events and the CLI name (``ceasewatch ingest <name>``)
+    name: ClassVar[str]
+    #: human-readable name used in messages
+    title: ClassVar[str]
+    #: columns a file must have to be of this format
+    required_columns: ClassVar[frozenset[str]]
+
+    def read_chunks(
+        self, path: Path, *, on_read: ProgressFn | None = None
+    ) -> Iterator[tuple[pd.DataFrame, list[BadRow]]]:
+        """Raw text rows in chunks (CSV by default; JSON sources override)."""
+        header = read_header(path)
+        check_columns(path, header, self.required_columns, self.title)
+        yield from iter_csv_chunks(path, header, on_read=on_read)
+
+    @abstractmethod
+    def normalize(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Canonical events (``schema.EVENT_COLUMNS``) and quarantine rows of one chunk."""
+
+
+_REGISTRY: dict[str, type[EventSource]] = {}
+
+
+def register_source(cls: type[EventSource]) -> type[EventSource]:
+    """Class decorator: make a source available by name; refuses a silent overwrite."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        msg = f"source {cls.name!r} is already registered by {_REGISTRY[cls.name].__name__}"
+        raise CeasewatchError(msg)
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_source(name: str) -> EventSource:
+    """An instance of the registered source ``name``."""
+    from ceasewatch.ingest import acled, field_report, firms  # noqa: F401  (register)
+
+    try:
+        return _REGISTRY[name]()
+    except KeyError:
+        msg = f"unknown source {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+        raise CeasewatchError(msg) from None
+
+
+def registered_sources() -> list[str]:
+    from ceasewatch.ingest import acled, field_report, firms  # noqa: F401  (register)
+
+    return sorted(_REGISTRY)

@@ -1,0 +1,478 @@
+"""The embedded default store: one DuckDB database file, no server.
+
+Geometry is kept as WGS84 lon/lat columns; agreement geometry as GeoJSON inside the
+stored agreement document. Events are versioned: a source that re-issues a record with
+the same id and different content adds a version; identical content adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ceasewatch import __version__
+from ceasewatch.errors import NotFoundError, StoreError
+from ceasewatch.normalize import schema
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE SEQUENCE IF NOT EXISTS batch_seq START 1;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id BIGINT PRIMARY KEY, source TEXT NOT NULL, file_name TEXT, file_path TEXT,
+    file_sha256 TEXT, file_bytes BIGINT, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+    rows_loaded BIGINT, rows_new_version BIGINT, rows_unchanged BIGINT,
+    rows_quarantined BIGINT, status TEXT, ceasewatch_version TEXT
+);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT NOT NULL, version INTEGER NOT NULL, content_sha TEXT NOT NULL,
+    source TEXT NOT NULL, source_event_id TEXT NOT NULL, occurred_at TIMESTAMPTZ NOT NULL,
+    time_precision TEXT NOT NULL, time_window_s DOUBLE NOT NULL,
+    lon DOUBLE NOT NULL, lat DOUBLE NOT NULL, geo_precision_m DOUBLE NOT NULL,
+    category TEXT NOT NULL, weapon_class TEXT, actor TEXT, attributed_to TEXT,
+    fatalities DOUBLE, count BIGINT NOT NULL, reliability TEXT NOT NULL,
+    credibility TINYINT NOT NULL, report_group TEXT NOT NULL, location_name TEXT,
+    admin1 TEXT, notes TEXT, raw TEXT NOT NULL, line_no BIGINT, batch_id BIGINT NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (event_id, version)
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    batch_id BIGINT NOT NULL, source TEXT NOT NULL, file_name TEXT, line_no BIGINT,
+    reason TEXT NOT NULL, raw TEXT, recorded_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agreements (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, effective TIMESTAMPTZ NOT NULL,
+    loaded_at TIMESTAMPTZ NOT NULL, sha256 TEXT NOT NULL, label TEXT, source_path TEXT,
+    document TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_eval (
+    event_id TEXT NOT NULL, content_sha TEXT NOT NULL, agreement_version INTEGER NOT NULL,
+    distance_to_line_km DOUBLE, side TEXT, zone TEXT, sector TEXT,
+    PRIMARY KEY (event_id)
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    incident_id TEXT PRIMARY KEY, occurred_at TIMESTAMPTZ, time_precision TEXT,
+    lon DOUBLE, lat DOUBLE, geo_precision_m DOUBLE, category TEXT, categories TEXT,
+    weapon_class TEXT, weapon_classes TEXT, n_events INTEGER, n_sources INTEGER,
+    sources TEXT, confidence DOUBLE, fatalities DOUBLE, attributed_to TEXT,
+    location_name TEXT, agreement_version INTEGER, distance_to_line_km DOUBLE, side TEXT,
+    zone TEXT, sector TEXT, updated_at TIMESTAMPTZ
+);
+CREATE TABLE IF NOT EXISTS incident_members (
+    event_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS violations (
+    violation_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, agreement_version INTEGER,
+    rule TEXT, rules TEXT, zone TEXT, sector TEXT, side TEXT, distance_to_line_km DOUBLE,
+    occurred_at TIMESTAMPTZ, time_precision TEXT, lon DOUBLE, lat DOUBLE, category TEXT,
+    weapon_class TEXT, severity TEXT, confidence DOUBLE, responsibility TEXT,
+    evidence_event_ids TEXT, matched_event_ids TEXT, n_sources INTEGER, sources TEXT,
+    fatalities DOUBLE, location_name TEXT, detected_at TIMESTAMPTZ,
+    updated_at TIMESTAMPTZ, active BOOLEAN NOT NULL
+);
+CREATE TABLE IF NOT EXISTS violation_status (
+    violation_id TEXT NOT NULL, status TEXT NOT NULL, comment TEXT, actor TEXT,
+    changed_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+_EVENT_STORE_COLUMNS = (
+    "event_id",
+    "version",
+    "content_sha",
+    *schema.EVENT_COLUMNS,
+    "batch_id",
+    "recorded_at",
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DuckDBStore:
+    """A store in one DuckDB file (``:memory:`` for tests)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.location = str(path)
+        if self.location != ":memory:":
+            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(self.location, read_only=read_only)
+        except duckdb.Error as e:
+            msg = f"cannot open the store {self.location!r}: {e}"
+            raise StoreError(msg) from e
+        self.con.execute("SET TimeZone='UTC'")
+        if not read_only:
+            self.con.execute(_DDL)
+            self.con.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
+        self._depth = 0
+
+    # --- plumbing ------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        return self.con.execute(sql, params or []).df()
+
+    # --- batches -------------------------------------------------------------------
+    def find_batch(self, source: str, file_sha256: str) -> dict[str, Any] | None:
+        rows = self._df(
+            "SELECT * FROM batches WHERE source = ? AND file_sha256 = ? AND status = 'done' "
+            "ORDER BY batch_id LIMIT 1",
+            [source, file_sha256],
+        )
+        return None if rows.empty else rows.iloc[0].to_dict()
+
+    def begin_batch(self, meta: dict[str, Any]) -> int:
+        row = self.con.execute("SELECT nextval('batch_seq')").fetchone()
+        assert row is not None
+        batch_id = int(row[0])
+        self.con.execute(
+            "INSERT INTO batches (batch_id, source, file_name, file_path, file_sha256, "
+            "file_bytes, started_at, status, ceasewatch_version) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                batch_id,
+                meta["source"],
+                meta.get("file_name"),
+                meta.get("file_path"),
+                meta.get("file_sha256"),
+                meta.get("file_bytes"),
+                meta.get("started_at", _now()),
+                "running",
+                __version__,
+            ],
+        )
+        return batch_id
+
+    def finish_batch(self, batch_id: int, counts: dict[str, int]) -> None:
+        self.con.execute(
+            "UPDATE batches SET finished_at = ?, rows_loaded = ?, rows_new_version = ?, "
+            "rows_unchanged = ?, rows_quarantined = ?, status = 'done' WHERE batch_id = ?",
+            [
+                _now(),
+                counts.get("loaded", 0),
+                counts.get("new_version", 0),
+                counts.get("unchanged", 0),
+                counts.get("quarantined", 0),
+                batch_id,
+            ],
+        )
+
+    def batches(self) -> pd.DataFrame:
+        return self._df("SELECT * FROM batches ORDER BY batch_id")
+
+    def add_quarantine(self, rows: pd.DataFrame) -> None:
+        if rows.empty:
+            return
+        frame = rows[["batch_id", "source", "file_name", "line_no", "reason", "raw"]].copy()
+        frame["recorded_at"] = _now()
+        self.con.register("_q", frame)
+        try:
+            self.con.execute("INSERT INTO quarantine SELECT * FROM _q")
+        finally:
+            self.con.unregister("_q")
+
+    def quarantine(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        return self._df(
+            "SELECT * FROM quarantine WHERE (? IS NULL OR recorded_at > ?) "
+            "AND (? IS NULL OR recorded_at <= ?) ORDER BY batch_id, line_no",
+            [since, since, until, until],
+        )
+
+    # --- events --------------------------------------------------------------------
+    def add_events(
+        self, events: pd.DataFrame, *, batch_id: int, recorded_at: datetime
+    ) -> dict[str, int]:
+        if events.empty:
+            return {"loaded": 0, "new_version": 0, "unchanged": 0}
+        frame = events[list(schema.EVENT_COLUMNS)]
+        self.con.register("_chunk", frame)
+        try:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE _staged AS SELECT "
+                "substr(md5(source || chr(31) || source_event_id), 1, 20) AS event_id, "
+                "md5(raw) AS content_sha, * FROM _chunk"
+            )
+        finally:
+            self.con.unregister("_chunk")
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE _status AS "
+            "SELECT s.event_id, s.content_sha, cur.version AS cur_version, "
+            "cur.content_sha AS cur_sha FROM _staged s LEFT JOIN ("
+            "  SELECT event_id, max(version) AS version, arg_max(content_sha, version) "
+            "  AS content_sha FROM events WHERE event_id IN (SELECT event_id FROM _staged) "
+            "  GROUP BY event_id) cur USING (event_id)"
+        )
+        counts = self.con.execute(
+            "SELECT count(*) FILTER (WHERE cur_version IS NULL), "
+            "count(*) FILTER (WHERE cur_version IS NOT NULL AND cur_sha <> content_sha), "
+            "count(*) FILTER (WHERE cur_sha = content_sha) FROM _status"
+        ).fetchone()
+        assert counts is not None
+        cols = ", ".join(f"s.{c}" for c in schema.EVENT_COLUMNS)
+        self.con.execute(
+            f"INSERT INTO events SELECT s.event_id, coalesce(st.cur_version, 0) + 1, "
+            f"s.content_sha, {cols}, ?, ? FROM _staged s JOIN _status st USING (event_id) "
+            f"WHERE st.cur_sha IS NULL OR st.cur_sha <> s.content_sha",
+            [batch_id, recorded_at],
+        )
+        self.con.execute("DROP TABLE _staged; DROP TABLE _status")
+        return {
+            "loaded": int(counts[0]),
+            "new_version": int(counts[1]),
+            "unchanged": int(counts[2]),
+        }
+
+    def _current_events_sql(self, columns: str) -> str:
+        return (
+            f"SELECT {columns} FROM events WHERE (? IS NULL OR recorded_at <= ?) "
+            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY version DESC) = 1"
+        )
+
+    def events(
+        self,
+        *,
+        as_of: datetime | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: list[str] | None = None,
+        with_raw: bool = False,
+    ) -> pd.DataFrame:
+        if columns is None:
+            cols = [c for c in _EVENT_STORE_COLUMNS if with_raw or c != schema.RAW]
+        else:
+            cols = columns
+        inner = self._current_events_sql(
+            ", ".join(cols) if "occurred_at" in cols else ", ".join([*cols, "occurred_at"])
+        )
+        sql = (
+            f"SELECT {', '.join(cols)} FROM ({inner}) WHERE (? IS NULL OR occurred_at >= ?) "
+            "AND (? IS NULL OR occurred_at < ?) ORDER BY occurred_at, event_id"
+        )
+        return self._df(sql, [as_of, as_of, since, since, until, until])
+
+    def iter_events(
+        self, *, as_of: datetime | None = None, chunk_rows: int = 500_000
+    ) -> Iterator[pd.DataFrame]:
+        cols = ", ".join(_EVENT_STORE_COLUMNS)
+        cur = self.con.cursor()
+        cur.execute(
+            self._current_events_sql(cols) + " ORDER BY occurred_at, event_id", [as_of, as_of]
+        )
+        reader = cur.to_arrow_reader(chunk_rows)
+        if reader is None:
+            return
+        for batch in reader:
+            yield batch.to_pandas()
+
+    def count_events(self) -> int:
+        row = self.con.execute("SELECT count(DISTINCT event_id) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+    # --- agreements ----------------------------------------------------------------
+    def add_agreement(self, record: dict[str, Any]) -> int:
+        row = self.con.execute("SELECT coalesce(max(version), 0) + 1 FROM agreements").fetchone()
+        assert row is not None
+        version = int(row[0])
+        self.con.execute(
+            "INSERT INTO agreements VALUES (?,?,?,?,?,?,?,?)",
+            [
+                version,
+                record["name"],
+                record["effective"],
+                _now(),
+                record["sha256"],
+                record.get("label"),
+                record.get("source_path"),
+                json.dumps(record["document"]),
+            ],
+        )
+        return version
+
+    def agreements(self) -> pd.DataFrame:
+        return self._df(
+            "SELECT version, name, effective, loaded_at, sha256, label, source_path "
+            "FROM agreements ORDER BY version"
+        )
+
+    def agreement_document(self, version: int) -> dict[str, Any]:
+        row = self.con.execute(
+            "SELECT document FROM agreements WHERE version = ?", [version]
+        ).fetchone()
+        if row is None:
+            msg = f"agreement version {version} is not in the store {self.location}"
+            raise NotFoundError(msg)
+        doc: dict[str, Any] = json.loads(row[0])
+        return doc
+
+    # --- evaluation ----------------------------------------------------------------
+    def evaluated_event_ids(self) -> pd.DataFrame:
+        return self._df("SELECT event_id, content_sha, agreement_version FROM event_eval")
+
+    def put_event_eval(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        cols = [
+            "event_id",
+            "content_sha",
+            "agreement_version",
+            "distance_to_line_km",
+            "side",
+            "zone",
+            "sector",
+        ]
+        self.con.register("_ev", frame[cols])
+        try:
+            self.con.execute("INSERT OR REPLACE INTO event_eval SELECT * FROM _ev")
+        finally:
+            self.con.unregister("_ev")
+
+    def event_eval(self) -> pd.DataFrame:
+        return self._df("SELECT * FROM event_eval")
+
+    def replace_incidents(
+        self, event_ids: pd.Series, incidents: pd.DataFrame, members: pd.DataFrame
+    ) -> None:
+        ids = pd.DataFrame({"event_id": event_ids.astype(str).to_numpy()})
+        self.con.register("_ids", ids)
+        self.con.register("_inc", incidents)
+        self.con.register("_mem", members[["event_id", "incident_id"]])
+        try:
+            self.con.execute(
+                "DELETE FROM incident_members WHERE event_id IN (SELECT event_id FROM _ids)"
+            )
+            self.con.execute("INSERT OR REPLACE INTO incident_members SELECT * FROM _mem")
+            cols = ", ".join(incidents.columns)
+            self.con.execute(f"INSERT OR REPLACE INTO incidents ({cols}) SELECT {cols} FROM _inc")
+            # incidents left without members were dissolved into others
+            self.con.execute(
+                "DELETE FROM incidents WHERE incident_id NOT IN "
+                "(SELECT DISTINCT incident_id FROM incident_members)"
+            )
+        finally:
+            for name in ("_ids", "_inc", "_mem"):
+                self.con.unregister(name)
+
+    def incidents(self) -> pd.DataFrame:
+        return self._df("SELECT * FROM incidents ORDER BY occurred_at, incident_id")
+
+    def incident_members(self) -> pd.DataFrame:
+        return self._df("SELECT * FROM incident_members")
+
+    def put_violations(self, violations: pd.DataFrame, *, incident_ids: pd.Series) -> None:
+        """Replace the violations of ``incident_ids`` by ``violations``.
+
+        A violation that no longer holds is kept, inactive, so that its review history
+        stays readable; one that holds again becomes active with its history intact.
+        """
+        now = _now()
+        ids = pd.DataFrame({"incident_id": incident_ids.astype(str).to_numpy()})
+        self.con.register("_iids", ids)
+        try:
+            self.con.execute(
+                "UPDATE violations SET active = false, updated_at = ? "
+                "WHERE incident_id IN (SELECT incident_id FROM _iids) AND active",
+                [now],
+            )
+            # incidents that no longer exist lose their violations too
+            self.con.execute(
+                "UPDATE violations SET active = false, updated_at = ? WHERE active AND "
+                "incident_id NOT IN (SELECT incident_id FROM incidents)",
+                [now],
+            )
+        finally:
+            self.con.unregister("_iids")
+        if violations.empty:
+            return
+        frame = violations.copy()
+        frame["updated_at"] = now
+        frame["active"] = True
+        self.con.register("_v", frame)
+        try:
+            cols = [c for c in frame.columns if c != "detected_at"]
+            col_sql = ", ".join(cols)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "violation_id")
+            self.con.execute(
+                f"INSERT INTO violations ({col_sql}, detected_at) SELECT {col_sql}, ? FROM _v "
+                f"ON CONFLICT (violation_id) DO UPDATE SET {updates}",
+                [now],
+            )
+        finally:
+            if self._depth == 0:
+                self.con.unregister("_v")
+
+    def violations(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        include_inactive: bool = False,
+    ) -> pd.DataFrame:
+        return self._df(
+            "SELECT v.*, coalesce(s.status, 'detected') AS status FROM violations v "
+            "LEFT JOIN (SELECT violation_id, arg_max(status, changed_at) AS status "
+            "FROM violation_status GROUP BY violation_id) s USING (violation_id) "
+            "WHERE (? OR v.active) AND (? IS NULL OR v.occurred_at >= ?) "
+            "AND (? IS NULL OR v.occurred_at < ?) ORDER BY v.occurred_at, v.violation_id",
+            [include_inactive, since, since, until, until],
+        )
+
+    def set_violation_status(
+        self, violation_id: str, status: str, *, comment: str, actor: str
+    ) -> None:
+        row = self.con.execute(
+            "SELECT 1 FROM violations WHERE violation_id = ?", [violation_id]
+        ).fetchone()
+        if row is None:
+            msg = f"violation {violation_id!r} does not exist"
+            raise NotFoundError(msg)
+        self.con.execute(
+            "INSERT INTO violation_status VALUES (?,?,?,?,?)",
+            [violation_id, status, comment, actor, _now()],
+        )
+
+
+def open_store(location: str | Path, *, read_only: bool = False) -> DuckDBStore:
+    """Open the store at ``location`` (a DuckDB file path or ``:memory:``)."""
+    loc = str(location)
+    if loc.startswith(("postgresql://", "postgres://")):
+        msg = (
+            f"store {loc.split('@')[-1]!r}: the PostGIS store is not available in this "
+            "version; use a DuckDB file path"
+        )
+        raise StoreError(msg)
+    return DuckDBStore(loc, read_only=read_only)
