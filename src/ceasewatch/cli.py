@@ -44,8 +44,8 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(violations_app, name="violations")
 app.add_typer(report_app, name="report")
 
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 StoreOpt = Annotated[
     str | None,

@@ -127,7 +127,7 @@ def _records_frame(records: list[object], line_nos: list[int]) -> tuple[pd.DataF
             row["_extra"] = json.dumps(extra, ensure_ascii=False, default=str)
         rows.append(row)
         lines.append(line)
-    frame = pd.DataFrame(rows, columns=[*FIELDS, "_extra"]).fillna("")
+    frame = pd.DataFrame(rows, columns=[*FIELDS, "_extra"], dtype=object).fillna("")
     frame[schema.LINE_NO] = np.asarray(lines, dtype=np.int64)
     return frame, bad
 
