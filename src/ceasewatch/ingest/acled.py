@@ -103,7 +103,12 @@ class AcledSource(EventSource):
         fatalities = (
             to_float(raw["fatalities"]) if "fatalities" in raw else pd.Series(np.nan, raw.index)
         )
-        checks.flag(fatalities < 0, "fatalities is negative")
+        checks.flag(
+            fatalities < 0,
+            "fatalities '"
+            + raw.get("fatalities", pd.Series("", index=raw.index)).astype(str)
+            + "' is negative",
+        )
 
         ok = checks.ok
         category = vocab.refine_acled_category(category.where(ok, "other"), notes)

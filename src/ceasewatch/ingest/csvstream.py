@@ -37,21 +37,32 @@ class BadRow:
 
 
 class _CountingReader(io.RawIOBase):
-    """A file wrapper that reports how many bytes were read (for progress bars)."""
+    """A file wrapper that reports how many bytes were read (for progress bars).
+
+    A read never ends with ``\r`` (it is held back for the next read): Arrow's CSV reader
+    drops the ``\n`` of a quoted ``\r\n`` that straddles two reads (apache/arrow#51368),
+    which corrupts the value and shifts every later line number.
+    """
 
     def __init__(self, raw: BinaryIO, on_read: ProgressFn | None) -> None:
         self._raw = raw
         self._on_read = on_read
+        self._held = b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._raw.read(len(buffer))
+        want = len(buffer) - len(self._held)
+        fresh = self._raw.read(want) if want > 0 else b""
+        if self._on_read is not None and fresh:
+            self._on_read(len(fresh))
+        data = self._held + fresh
+        self._held = b""
+        if fresh and len(data) > 1 and data.endswith(b"\r"):
+            self._held, data = data[-1:], data[:-1]
         n = len(data)
         buffer[:n] = data
-        if self._on_read is not None and n:
-            self._on_read(n)
         return n
 
     def close(self) -> None:
@@ -88,7 +99,6 @@ def iter_csv_chunks(
     *,
     block_bytes: int = 16 << 20,
     on_read: ProgressFn | None = None,
-    decode_errors_as_bad: bool = True,
 ) -> Iterator[tuple[pd.DataFrame, list[BadRow]]]:
     """Yield ``(rows, bad_rows)`` per block.
 
@@ -111,12 +121,17 @@ def iter_csv_chunks(
 
     types = {name: pa.string() for name in header}
     raw = open(path, "rb")  # noqa: SIM115 - closed by the reader below
-    reader_src = io.BufferedReader(_CountingReader(raw, on_read), buffer_size=1 << 20)
+    # unbuffered: each of Arrow's block reads is one read of the wrapper (see _CountingReader)
+    reader_src = _CountingReader(raw, on_read)
     try:
         reader = pacsv.open_csv(
             reader_src,
             read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=handler),
+            # blank lines are kept as rows so that the record count matches the lines;
+            # rows with no value at all are dropped below, after numbering
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=handler
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
             ),
@@ -186,13 +201,21 @@ def iter_csv_chunks(
             extra_lines += int(nl.sum()) + sum(b.text.count("\n") for b in bad_here)
             frame = batch.to_pandas()
             frame[schema.LINE_NO] = line_no
+            if n:
+                blank = np.ones(n, dtype=bool)
+                for col in batch.columns:
+                    blank &= pc.binary_length(col).to_numpy(zero_copy_only=False) == 0
+                if blank.any():
+                    frame = frame[~blank].reset_index(drop=True)
             yield frame, out_bad
         # bad rows after the last good batch
         pending_bad.extend(bad)
         if pending_bad:
-            yield (
-                pd.DataFrame({**{h: [] for h in header}, schema.LINE_NO: []}),
-                [BadRow(b.line_no + extra_lines, b.reason, b.text) for b in pending_bad],
-            )
+            out_bad = []
+            for b in sorted(pending_bad, key=lambda b: b.line_no):
+                # shifted by the newlines of the bad rows before it, too
+                out_bad.append(BadRow(b.line_no + extra_lines, b.reason, b.text))
+                extra_lines += b.text.count("\n")
+            yield pd.DataFrame({**{h: [] for h in header}, schema.LINE_NO: []}), out_bad
     finally:
         reader_src.close()

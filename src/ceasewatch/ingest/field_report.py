@@ -83,7 +83,7 @@ def impact_points(
     5 km) as the radius; a sighting without a bearing gets 500 m.
     """
     n = len(lon)
-    dmin = np.where(np.isnan(dmin_km), np.nan_to_num(dmax_km), dmin_km)
+    dmin = np.where(np.isnan(dmin_km), dmax_km, dmin_km)
     dmax = np.where(np.isnan(dmax_km), dmin, dmax_km)
     has_dist = ~np.isnan(dmax)
     has_bearing = ~np.isnan(bearing_deg) & has_dist
@@ -231,11 +231,16 @@ class FieldReportSource(EventSource):
             utc=True,
             format="ISO8601",
         )
+        # a time without offset would silently be taken as UTC: refused (docs)
+        offset = r"[T ]\d{2}.*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
         checks.flag(
-            start.isna(),
+            start.isna() | ~txt["window_start"].str.contains(offset),
             "window_start '" + txt["window_start"] + "' is not an ISO 8601 time with offset",
         )
-        checks.flag(end.isna(), "window_end '" + txt["window_end"] + "' is not an ISO 8601 time")
+        checks.flag(
+            end.isna() | (end_given & ~txt["window_end"].str.contains(offset)),
+            "window_end '" + txt["window_end"] + "' is not an ISO 8601 time with offset",
+        )
         window_s = (end - start).dt.total_seconds()
         checks.flag(window_s < 0, "window_end is before window_start")
         checks.flag(window_s > MAX_WINDOW_S, "window longer than 24 h")
@@ -307,6 +312,8 @@ class FieldReportSource(EventSource):
         )
         shelling = (kind == "explosion") & weapon.isin(vocab.SHELLING_WEAPONS)
         category = category.where(~shelling, "shelling")
+        missile = (kind == "explosion") & weapon.isin(vocab.MISSILE_WEAPONS)
+        category = category.where(~missile, "missile_strike")
         notes = (
             kind
             + " ×"

@@ -117,6 +117,8 @@ FIELD_REPORT_KINDS: Final[dict[str, str]] = {
 SHELLING_WEAPONS: Final = frozenset(
     {"mortar", "tank", "artillery_under_100mm", "artillery_100mm_plus", "mlrs", "heavy_mlrs"}
 )
+#: weapon classes that turn an observed explosion into a missile strike
+MISSILE_WEAPONS: Final = frozenset({"tactical_missiles"})
 ASSESSMENTS: Final = ("undetermined", "outgoing", "impact")
 
 # --- FIRMS -----------------------------------------------------------------------------
