@@ -96,7 +96,6 @@ def ingest_file(
             progress(min(done, total), total)
 
     when = recorded_at or t0
-    first_line: dict[str, int] = {}
     with store.transaction():
         batch_id = store.begin_batch(
             {
@@ -113,16 +112,19 @@ def ingest_file(
             result.rows_read += len(raw) + len(bad)
             events, quarantined = source.normalize(raw)
             # a source id twice in one file: keep the first, quarantine the others
+            # (the ids seen so far live in the store, not in memory: a 10 GB file has
+            # more ids than fit)
             ids = events[schema.SOURCE_EVENT_ID].astype(str)
             dup_in_chunk = ids.duplicated(keep="first")
-            seen_before = ids.isin(first_line.keys())
-            dup = dup_in_chunk | seen_before
+            earlier = store.claim_source_ids(
+                batch_id, ids[~dup_in_chunk], events.loc[~dup_in_chunk, schema.LINE_NO]
+            ).reindex(ids.index)
+            dup = dup_in_chunk | earlier.notna()
             if dup.any():
                 chunk_first = events[~dup_in_chunk].set_index(schema.SOURCE_EVENT_ID)[
                     schema.LINE_NO
                 ]
-                earlier = ids[dup].map(first_line)
-                firsts = earlier.fillna(ids[dup].map(chunk_first)).fillna(-1).astype(int)
+                firsts = earlier[dup].fillna(ids[dup].map(chunk_first)).fillna(-1).astype("int64")
                 quarantined = pd.concat(
                     [
                         quarantined,
@@ -140,13 +142,6 @@ def ingest_file(
                     ignore_index=True,
                 )
                 events = events[~dup]
-            first_line.update(
-                zip(
-                    events[schema.SOURCE_EVENT_ID].astype(str),
-                    events[schema.LINE_NO].astype(int),
-                    strict=True,
-                )
-            )
             if bad:
                 quarantined = pd.concat([quarantined, bad_rows_frame(bad)], ignore_index=True)
             counts = store.add_events(events, batch_id=batch_id, recorded_at=when)

@@ -176,7 +176,49 @@ class DuckDBStore:
         )
         return batch_id
 
+    def claim_source_ids(self, batch_id: int, ids: pd.Series, line_no: pd.Series) -> pd.Series:
+        """Record that ``ids`` were read in ``batch_id``; returns, aligned with ``ids``, the
+        line where each was already read earlier in the batch (NaN for a first sighting).
+
+        The claims live in a temporary table, so a file with more ids than memory works.
+        """
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _claims "
+            "(batch_id BIGINT, source_event_id TEXT, line_no BIGINT)"
+        )
+        frame = pd.DataFrame(
+            {
+                "pos": range(len(ids)),
+                "source_event_id": ids.to_numpy(),
+                "line_no": line_no.to_numpy(),
+            }
+        )
+        self.con.register("_ids", frame)
+        try:
+            seen = self.con.execute(
+                "SELECT i.pos, c.line_no FROM _ids i JOIN _claims c "
+                "ON c.batch_id = ? AND c.source_event_id = i.source_event_id",
+                [batch_id],
+            ).df()
+            self.con.execute(
+                "INSERT INTO _claims SELECT ?, source_event_id, line_no FROM _ids "
+                "WHERE pos NOT IN (SELECT pos FROM _ids i JOIN _claims c "
+                "ON c.batch_id = ? AND c.source_event_id = i.source_event_id)",
+                [batch_id, batch_id],
+            )
+        finally:
+            self.con.unregister("_ids")
+        out = pd.Series(float("nan"), index=ids.index)
+        if not seen.empty:
+            out.iloc[seen["pos"].to_numpy()] = seen["line_no"].to_numpy(dtype=float)
+        return out
+
     def finish_batch(self, batch_id: int, counts: dict[str, int]) -> None:
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _claims "
+            "(batch_id BIGINT, source_event_id TEXT, line_no BIGINT)"
+        )
+        self.con.execute("DELETE FROM _claims WHERE batch_id = ?", [batch_id])
         self.con.execute(
             "UPDATE batches SET finished_at = ?, rows_loaded = ?, rows_new_version = ?, "
             "rows_unchanged = ?, rows_quarantined = ?, status = 'done' WHERE batch_id = ?",
