@@ -109,6 +109,26 @@ def _zones_by_version(
     return out
 
 
+def _keep_anchors(window: pd.DataFrame, old_members: pd.DataFrame) -> pd.DataFrame:
+    """``window`` with each stored incident's anchor recorded just before the incident's
+    other members: ``recorded_at`` is that of an event's latest version, so without this
+    a correction of the anchor record would move its incident (and violation) id."""
+    mem = old_members[old_members["event_id"].isin(window[schema.EVENT_ID])]
+    mem = mem[mem["incident_id"] == "I" + mem["event_id"]]
+    if mem.empty:
+        return window
+    rec = window.set_index(schema.EVENT_ID)[schema.RECORDED_AT]
+    inc = old_members[old_members["incident_id"].isin(mem["incident_id"])]
+    first = inc.assign(rec=inc["event_id"].map(rec)).groupby("incident_id")["rec"].min()
+    anchor_rec = pd.Series(
+        first.reindex(mem["incident_id"]).to_numpy(), index=mem["event_id"].to_numpy()
+    ) - pd.Timedelta(microseconds=1)
+    new_rec = window[schema.EVENT_ID].map(anchor_rec)
+    return window.assign(
+        **{schema.RECORDED_AT: new_rec.where(new_rec.notna(), window[schema.RECORDED_AT])}
+    )
+
+
 def evaluate_store(
     store: Store,
     *,
@@ -154,6 +174,7 @@ def evaluate_store(
         events[schema.TIME_PRECISION].to_numpy(dtype=object),
         events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
     )
+    old = store.incident_members()
     if full:
         in_window = pd.Series(True, index=events.index)
     else:
@@ -161,7 +182,6 @@ def evaluate_store(
         w_lo = lo[due.to_numpy()].min() - margin
         w_hi = hi[due.to_numpy()].max() + margin
         in_window = pd.Series((hi >= w_lo) & (lo <= w_hi), index=events.index)
-        old = store.incident_members()
         touched = old.loc[
             old["event_id"].isin(events.loc[in_window, schema.EVENT_ID]), "incident_id"
         ]
@@ -170,7 +190,7 @@ def evaluate_store(
     window = events[in_window]
     result.events_in_window = len(window)
 
-    inc_ids = corroborate(window, params)
+    inc_ids = corroborate(_keep_anchors(window, old), params)
     incidents = summarise_incidents(window, inc_ids)
     inc_versions = applicable_version(incidents[schema.OCCURRED_AT], agreements)
     inc_zones = _zones_by_version(incidents, inc_versions, models)
