@@ -195,18 +195,23 @@ def test_default_ladder_falls_back_to_notice(tmp_path: Path) -> None:
     assert list(v[schema.SEVERITY]) == ["notice"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the default ladder's rung {level: breach, rules: [zone]} grades every zone "
-    "violation, small-arms fire in the disengagement band included, as a breach; the "
-    "brief expects a notice. DEFAULT_SEVERITY lives in agreement/model.py (not changed).",
-)
 def test_small_arms_fire_in_disengagement_is_a_notice(
     agreement: Agreement, model: ZoneModel
 ) -> None:
     v = violations(agreement, event("k1", model, 5.0, category="small_arms_fire"))
     assert list(v[schema.RULE]) == ["zone:disengagement"]
     assert list(v[schema.SEVERITY]) == ["notice"]
+
+
+def test_weapon_inside_its_withdrawal_zone_is_a_breach(
+    agreement: Agreement, model: ZoneModel
+) -> None:
+    v = violations(
+        agreement,
+        event("w1", model, 40.0, category="heavy_weapon_sighting", weapon_class="mlrs"),
+    )
+    assert list(v[schema.RULE]) == ["zone:mlrs"]
+    assert list(v[schema.SEVERITY]) == ["breach"]
 
 
 def test_custom_severity_ladder_is_honoured(tmp_path: Path) -> None:

@@ -45,14 +45,24 @@ KNOWN_KEYS = frozenset(
 )
 PROHIBITABLE = frozenset({*schema.CATEGORIES, *schema.WEAPON_CLASSES, schema.ANY_MILITARY_ACTIVITY})
 SEVERITY_KEYS = frozenset(
-    {"level", "categories", "weapon_classes", "zones", "rules", "min_fatalities", "beyond_km"}
+    {
+        "level",
+        "categories",
+        "weapon_classes",
+        "zones",
+        "rules",
+        "min_fatalities",
+        "beyond_km",
+        "weapon_in_zone",
+    }
 )
 
 #: the built-in severity ladder, used when an agreement defines none: the highest level
 #: whose conditions all hold wins; a violation matching none is a ``notice``
 DEFAULT_SEVERITY: tuple[dict[str, Any], ...] = (
     {"level": "breach", "categories": ["missile_strike", "air_strike"]},
-    {"level": "breach", "rules": ["zone"]},
+    # a weapon inside the zone it must be withdrawn from (Minsk: artillery 50 km, MLRS 70 km…)
+    {"level": "breach", "weapon_in_zone": True},
     {"level": "breach", "min_fatalities": 1},
     {
         "level": "warning",

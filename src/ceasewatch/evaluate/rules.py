@@ -139,6 +139,10 @@ def severity_of(violations: pd.DataFrame, ladder: tuple[dict[str, Any], ...]) ->
             ok &= rules.map(lambda rs, p=prefixes: any(r.startswith(p) for r in rs))
         if "min_fatalities" in cond:
             ok &= violations[schema.FATALITIES].fillna(0) >= float(cond["min_fatalities"])
+        if "weapon_in_zone" in cond:
+            ok &= violations["weapon_in_zone"].fillna(False).astype(bool) == bool(
+                cond["weapon_in_zone"]
+            )
         if "beyond_km" in cond:
             ok &= violations[schema.DISTANCE_TO_LINE_KM] > float(cond["beyond_km"])
         level = level.where(~ok, np.maximum(level, rank[cond["level"]]))
@@ -177,6 +181,7 @@ def violations_from_incidents(
         schema.SEVERITY,
         schema.CONFIDENCE,
         schema.RESPONSIBILITY,
+        "weapon_in_zone",
         schema.EVIDENCE_EVENT_IDS,
         "matched_event_ids",
         "n_sources",
@@ -200,6 +205,11 @@ def violations_from_incidents(
         .sort_values([schema.INCIDENT_ID, "priority", schema.RULE])
     )
     rules = by_rule.groupby(schema.INCIDENT_ID, sort=False)[schema.RULE].agg(";".join)
+    weapon_in_zone = (
+        by_rule.assign(w=by_rule["priority"] == RULE_PRIORITY_WEAPON)
+        .groupby(schema.INCIDENT_ID)["w"]
+        .any()
+    )
     primary = by_rule.groupby(schema.INCIDENT_ID)[schema.RULE].first()
     matched = join_unique(hits, schema.INCIDENT_ID, schema.EVENT_ID)
     evidence = join_unique(mem, schema.INCIDENT_ID, schema.EVENT_ID)
@@ -209,6 +219,7 @@ def violations_from_incidents(
     v["rules"] = key.map(rules)
     v["matched_event_ids"] = key.map(matched)
     v[schema.EVIDENCE_EVENT_IDS] = key.map(evidence)
+    v["weapon_in_zone"] = key.map(weapon_in_zone).fillna(False).astype(bool)
     v[schema.RESPONSIBILITY] = v[schema.ATTRIBUTED_TO].fillna(schema.RESPONSIBILITY_UNDETERMINED)
     v[schema.SEVERITY] = severity_of(v, agreement.severity)
     v[schema.VIOLATION_ID] = violation_id(key, v[schema.AGREEMENT_VERSION])

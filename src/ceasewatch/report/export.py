@@ -67,6 +67,7 @@ VIOLATION_EXPORT_COLUMNS: Final = (
     schema.CATEGORY,
     schema.WEAPON_CLASS,
     schema.RESPONSIBILITY,
+    "weapon_in_zone",
     schema.DISTANCE_TO_LINE_KM,
     schema.FATALITIES,
     "n_sources",

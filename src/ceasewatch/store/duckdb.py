@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS violations (
     rule TEXT, rules TEXT, zone TEXT, sector TEXT, side TEXT, distance_to_line_km DOUBLE,
     occurred_at TIMESTAMPTZ, time_precision TEXT, lon DOUBLE, lat DOUBLE, category TEXT,
     weapon_class TEXT, severity TEXT, confidence DOUBLE, responsibility TEXT,
-    evidence_event_ids TEXT, matched_event_ids TEXT, n_sources INTEGER, sources TEXT,
+    weapon_in_zone BOOLEAN, evidence_event_ids TEXT, matched_event_ids TEXT,
+    n_sources INTEGER, sources TEXT,
     fatalities DOUBLE, location_name TEXT, detected_at TIMESTAMPTZ,
     updated_at TIMESTAMPTZ, active BOOLEAN NOT NULL
 );
