@@ -171,19 +171,19 @@ def test_incident_id_is_stable_when_a_later_record_joins() -> None:
 
 
 def test_observation_windows_link_only_when_they_meet() -> None:
-    # monitors' reports with explicit windows: 800 s windows 5 h apart do not meet (reach
-    # 400 + 400 s + 3 h), even beside a report with a 4 h window (which widens the
-    # candidate search of their precision class)
+    # monitors' reports with explicit windows: 800 s windows 5 h apart do not meet (they
+    # must overlap within 15 min), even beside a report with a 4 h window (which widens
+    # the candidate search of their precision class)
     t = pd.Timestamp(f"{DAY}T06:00:00Z")
     ev = frame(
         field("y1", occurred_at=t, time_window_s=800.0),
         field("z1", occurred_at=t + pd.Timedelta(hours=5), time_window_s=800.0),
         field("w1", occurred_at=t, time_window_s=4 * 3_600.0, **at(0.0, 30_000.0)),
-        field("w2", occurred_at=t + pd.Timedelta(hours=6), time_window_s=7_200.0),
+        field("w2", occurred_at=t + pd.Timedelta(minutes=320), time_window_s=7_200.0),
     )
     ids = ids_by_event(ev)
     assert ids["y1"] != ids["z1"]
-    # the 2 h window starting an hour after z1's ends within reach of it
+    # the 2 h window starting 6 min after z1's ends is within the 15 min tolerance
     assert ids["w2"] == ids["z1"]
 
 

@@ -290,11 +290,12 @@ def _comparable(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     return frame.drop(columns=drop).sort_values(key).reset_index(drop=True)
 
 
-def test_incremental_run_keeps_a_long_incident_whole(
+def test_incremental_run_matches_a_full_run_on_chained_windows(
     loaded: tuple[DuckDBStore, ZoneModel],
 ) -> None:
-    # a monitor's daily observation windows at one place chain into one incident three
-    # weeks long; a report joining its last day must not split it
+    # a monitor's back-to-back daily observation windows at one place: consecutive days
+    # touch, so single linkage would chain three weeks into one incident; complete linkage
+    # keeps only records that could all be the same happening together
     store, model = loaded
     p = place(model, 10.0)
     day = pd.Timedelta(days=1)
@@ -302,24 +303,18 @@ def test_incremental_run_keeps_a_long_incident_whole(
         monitor(f"D{k:02d}", p, DAY1 + k * day, time_window_s=86_400.0, category="shelling")
         for k in range(20)
     ]
-    ids = ingest(store, rows, "2023-06-25T00:00:00+00:00")
+    ingest(store, rows, "2023-06-25T00:00:00+00:00")
     evaluate_store(store)
     incidents = store.incidents()
-    assert len(incidents) == 1
-    inc = incidents[schema.INCIDENT_ID].item()
-    assert incidents["n_events"].item() == 20
+    assert len(incidents) >= 10
+    assert incidents["n_events"].max() <= 2
 
     late = monitor("D20", p, DAY1 + 20 * day, time_window_s=86_400.0, category="shelling")
-    ids = ingest(store, [late], "2023-06-26T00:00:00+00:00")
+    ingest(store, [late], "2023-06-26T00:00:00+00:00")
     result = evaluate_store(store)
     assert result.events_evaluated == 1
-    assert result.events_in_window == 21  # the whole incident, not just the last week
-    members = store.incident_members()
-    assert set(members["incident_id"]) == {inc}
-    assert set(members["event_id"]) == set(ids.values())
-    incidents = store.incidents()
-    assert list(incidents[schema.INCIDENT_ID]) == [inc]
-    assert incidents["n_events"].item() == 21
+    assert 1 < result.events_in_window < 21  # a window around the new record, not everything
+    assert store.incident_members()["event_id"].nunique() == 21
     incremental = (store.incidents(), store.violations())
 
     # the incremental result is the one a fresh evaluation of everything gives

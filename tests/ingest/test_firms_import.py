@@ -101,11 +101,14 @@ def test_viirs_values_row_by_row(viirs) -> None:
     expected_cred = [4 if r["confidence"] == "l" else 3 for r in rows]
     assert by_line["credibility"].tolist() == expected_cred
     assert Counter(expected_cred)[4] == 2_728  # SOURCE.md: l 2,728
-    # pixels of one overpass (satellite, date, time) share one report group, one per overpass
-    expected_groups = [f"firms:{r['satellite']}:{r['acq_date']}T{r['acq_time']}" for r in rows]
-    assert by_line["report_group"].tolist() == expected_groups
-    overpasses = {(r["satellite"], r["acq_date"], r["acq_time"]) for r in rows}
-    assert by_line["report_group"].nunique() == len(overpasses)
+    # each detection is its own report (adjacent pixels of one fire may be corroborated);
+    # its id is satellite, instrument, date, time and the coordinates as written
+    expected_ids = [
+        f"{r['satellite']}|VIIRS|{r['acq_date']}|{r['acq_time']}|{r['latitude']}|{r['longitude']}"
+        for r in rows
+    ]
+    assert by_line["source_event_id"].tolist() == expected_ids
+    assert by_line["report_group"].tolist() == ["firms:" + i for i in expected_ids]
 
 
 def test_viirs_spot_checks(viirs) -> None:
@@ -144,8 +147,8 @@ def test_modis_file_loads() -> None:
     # numeric confidence: below 40 is doubtful (credibility 4)
     assert ev["credibility"].tolist() == [4 if int(r["confidence"]) < 40 else 3 for r in rows]
     assert ev.loc[2, "occurred_at"] == pd.Timestamp("2021-01-08T09:06:00Z")  # Terra 0906
-    assert ev.loc[2, "report_group"] == "firms:Terra:2021-01-08T0906"
-    assert set(ev["report_group"].str.split(":").str[1]) == {"Terra", "Aqua"}
+    assert ev.loc[2, "source_event_id"] == "Terra|MODIS|2021-01-08|0906|47.8698|33.4421"
+    assert set(ev["source_event_id"].str.split("|").str[0]) == {"Terra", "Aqua"}
 
 
 def test_lat_lon_date_only_file_is_the_wrong_kind(store) -> None:

@@ -1,19 +1,21 @@
 """Corroboration: events from different sources that describe one happening become an
 incident.
 
-Two events are linked when they could be the same happening given each one's precision:
-their location discs (radius = ``geo_precision_m``) come within ``link_tolerance_m`` of
-each other, their time intervals overlap within ``time_tolerance_s``, their categories
-belong to one family, and they come from different reports (``report_group``: two
-records of one report are by construction different happenings). Events too coarse to
-pin anything (an oblast-level location, a month-level date) are never linked: a
+Two events could be the same happening, given each one's precision, when their location
+discs (radius = ``geo_precision_m``) come within ``link_tolerance_m`` of each other, their
+time intervals overlap within ``time_tolerance_s`` (a fire seen from space may have been
+lit up to ``fire_lead_s`` before the overpass), their categories share a group
+(:data:`CATEGORY_GROUPS`), and they come from different reports (``report_group``: two
+records of one report are by construction different happenings). Events too coarse to pin
+anything (an oblast-level location, a month-level date) are never linked: a
 province-level ACLED event does not pin a FIRMS fire 40 km away.
 
-Links are taken best-first (closest in space and time relative to the precisions), and a
-link is refused when it would put two records of one report group into one incident, so
-incidents never chain through a shared neighbour into a merge of distinct reports.
-Candidate pairs come from k-d trees over scaled space-time coordinates, per precision
-class; only the final constrained union runs as a loop over candidate links.
+Links are taken best-first (closest in space and time relative to the precisions), and
+two incidents merge only if every member of one could be the same happening as every
+member of the other (complete linkage): no chain through a coarse record joins two
+distinct fires, and no incident holds two records of one report. Candidate pairs come
+from k-d trees over scaled space-time coordinates, per precision class; only the union
+runs as a loop over candidate links.
 """
 
 from __future__ import annotations
@@ -30,40 +32,53 @@ from ceasewatch.normalize import schema, vocab
 from ceasewatch.normalize.crs import metric_crs, to_metric, to_wgs84
 from ceasewatch.normalize.timeprec import time_bounds
 
-#: categories that can describe one and the same happening (a strike, the explosion a
-#: monitor heard, the fire a satellite saw); every other category links only to itself
-KINETIC_FAMILY = frozenset(
-    {
-        "shelling",
-        "air_strike",
-        "missile_strike",
-        "drone_strike",
-        "armed_clash",
-        "remote_explosive",
-        "explosion_observed",
-        "projectile_observed",
-        "small_arms_fire",
-        "muzzle_flash",
-        "illumination_flare",
-        "fire_detection",
-    }
-)
+#: categories that can describe one and the same happening share a group: a strike, the
+#: explosion a monitor heard, the fire a satellite saw; a clash, the bursts of fire heard.
+#: A category in no group links only to itself.
+CATEGORY_GROUPS: dict[str, frozenset[str]] = {
+    "explosive": frozenset(
+        {
+            "shelling",
+            "air_strike",
+            "missile_strike",
+            "drone_strike",
+            "remote_explosive",
+            "explosion_observed",
+            "projectile_observed",
+            "fire_detection",
+            "armed_clash",
+            "muzzle_flash",
+        }
+    ),
+    "ground": frozenset({"armed_clash", "small_arms_fire", "muzzle_flash", "illumination_flare"}),
+}
 
 
 @dataclass(frozen=True)
 class CorroborationParams:
     """Tuning of the linking rule (units in the names)."""
 
+    #: slack added to the sum of the two location radii
     link_tolerance_m: float = 1_000.0
-    time_tolerance_s: float = 3 * 3_600.0
+    #: slack between two time intervals (reporting clocks, rounding of times)
+    time_tolerance_s: float = 900.0
+    #: a fire seen from space may have been lit this long before the overpass
+    fire_lead_s: float = 6 * 3_600.0
+    #: records less precise than this are never linked
     max_geo_precision_m: float = 25_000.0
     max_time_span_s: float = 8 * 86_400.0
 
 
-def _family(category: pd.Series) -> npt.NDArray[np.int64]:
-    fam = category.where(~category.isin(KINETIC_FAMILY), "__kinetic__")
-    codes, _ = pd.factorize(fam)
-    return np.asarray(codes, dtype=np.int64)
+def compatibility(category: pd.Series) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Category codes and the matrix of which codes may describe one happening."""
+    codes, uniques = pd.factorize(category)
+    names = [str(u) for u in uniques]
+    k = len(names)
+    compat = np.eye(k, dtype=bool)
+    for members in CATEGORY_GROUPS.values():
+        inside = np.array([n in members for n in names], dtype=bool)
+        compat |= inside[:, None] & inside[None, :]
+    return np.asarray(codes, dtype=np.int64), compat
 
 
 def _epoch_s(ts: pd.Series) -> npt.NDArray[np.float64]:
@@ -133,6 +148,7 @@ def corroborate(events: pd.DataFrame, params: CorroborationParams | None = None)
         ev[schema.TIME_PRECISION].to_numpy(dtype=object),
         ev[schema.TIME_WINDOW_S].to_numpy(dtype=float),
     )
+    lo = np.where(ev[schema.CATEGORY].to_numpy() == "fire_detection", lo - params.fire_lead_s, lo)
     mid = (lo + hi) / 2
     hw = (hi - lo) / 2
     r = ev[schema.GEO_PRECISION_M].to_numpy(dtype=float)
@@ -149,24 +165,23 @@ def corroborate(events: pd.DataFrame, params: CorroborationParams | None = None)
             float(np.max(lon[idx])),
             float(np.max(lat[idx])),
         )
-        x, y = to_metric(lon[idx], lat[idx], crs)
-        pairs = candidate_pairs(x, y, mid[idx], r[idx], hw[idx], params)
+        x = np.zeros(n)
+        y = np.zeros(n)
+        x[idx], y[idx] = to_metric(lon[idx], lat[idx], crs)
+        pairs = candidate_pairs(x[idx], y[idx], mid[idx], r[idx], hw[idx], params)
         if len(pairs):
-            i, j = idx[pairs[:, 0]], idx[pairs[:, 1]]
             groups, _ = pd.factorize(ev[schema.REPORT_GROUP])
-            fam = _family(ev[schema.CATEGORY])
-            xi = np.empty(n)
-            yi = np.empty(n)
-            xi[idx], yi[idx] = x, y
-            dist = np.hypot(xi[i] - xi[j], yi[i] - yi[j])
-            dt = np.abs(mid[i] - mid[j])
-            reach_d = r[i] + r[j] + params.link_tolerance_m
-            reach_t = hw[i] + hw[j] + params.time_tolerance_s
-            ok = (groups[i] != groups[j]) & (fam[i] == fam[j]) & (dist <= reach_d) & (dt <= reach_t)
+            cat, compat = compatibility(ev[schema.CATEGORY])
+            link = _Linker(x, y, lo, hi, r, np.asarray(groups, dtype=np.int64), cat, compat, params)
+            i, j = idx[pairs[:, 0]], idx[pairs[:, 1]]
+            ok = link.ok(i, j)
             i, j = i[ok], j[ok]
-            score = dist[ok] / reach_d[ok] + dt[ok] / reach_t[ok]
+            dist = np.hypot(x[i] - x[j], y[i] - y[j])
+            score = dist / (r[i] + r[j] + params.link_tolerance_m) + np.abs(mid[i] - mid[j]) / (
+                hw[i] + hw[j] + params.time_tolerance_s
+            )
             link_order = np.lexsort((j, i, score))
-            parent = _constrained_union(n, i[link_order], j[link_order], groups)
+            parent = _complete_union(n, i[link_order], j[link_order], link)
 
     roots = _find_all(parent)
     rec = _epoch_s(ev[schema.RECORDED_AT]) if schema.RECORDED_AT in ev else np.zeros(n)
@@ -190,11 +205,41 @@ def _find_all(parent: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         roots = nxt
 
 
-def _constrained_union(
-    n: int, ii: npt.NDArray[np.int64], jj: npt.NDArray[np.int64], groups: npt.NDArray[np.int64]
+@dataclass(frozen=True)
+class _Linker:
+    """The pairwise test: could records ``i`` and ``j`` describe one happening?"""
+
+    x: npt.NDArray[np.float64]
+    y: npt.NDArray[np.float64]
+    lo: npt.NDArray[np.float64]
+    hi: npt.NDArray[np.float64]
+    r: npt.NDArray[np.float64]
+    groups: npt.NDArray[np.int64]
+    cat: npt.NDArray[np.int64]
+    compat: npt.NDArray[np.bool_]
+    params: CorroborationParams
+
+    def ok(self, i: npt.NDArray[np.int64], j: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        p = self.params
+        dist = np.hypot(self.x[i] - self.x[j], self.y[i] - self.y[j])
+        return np.asarray(
+            (self.groups[i] != self.groups[j])
+            & self.compat[self.cat[i], self.cat[j]]
+            & (dist <= self.r[i] + self.r[j] + p.link_tolerance_m)
+            & (self.lo[i] - p.time_tolerance_s <= self.hi[j])
+            & (self.lo[j] - p.time_tolerance_s <= self.hi[i]),
+            dtype=bool,
+        )
+
+
+def _complete_union(
+    n: int, ii: npt.NDArray[np.int64], jj: npt.NDArray[np.int64], link: _Linker
 ) -> npt.NDArray[np.int64]:
+    """Union best-first; two incidents merge only when every member of one could be the
+    same happening as every member of the other (so no chain through a coarse record
+    joins two distinct happenings, and no report group appears twice)."""
     parent = list(range(n))
-    members: dict[int, set[int]] = {}
+    members: dict[int, npt.NDArray[np.int64]] = {}
 
     def find(a: int) -> int:
         while parent[a] != a:
@@ -206,15 +251,21 @@ def _constrained_union(
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
-        ga = members.get(ra) or {int(groups[ra])}
-        gb = members.get(rb) or {int(groups[rb])}
-        if ga & gb:
-            continue  # would merge two records of one report: refused
-        if len(ga) < len(gb):
-            ra, rb, ga, gb = rb, ra, gb, ga
+        ma = members.get(ra)
+        mb = members.get(rb)
+        if ma is None:
+            ma = np.array([ra], dtype=np.int64)
+        if mb is None:
+            mb = np.array([rb], dtype=np.int64)
+        if len(ma) > 1 or len(mb) > 1:
+            ai = np.repeat(ma, len(mb))
+            bj = np.tile(mb, len(ma))
+            if not link.ok(ai, bj).all():
+                continue
+        if len(ma) < len(mb):
+            ra, rb, ma, mb = rb, ra, mb, ma
         parent[rb] = ra
-        ga |= gb
-        members[ra] = ga
+        members[ra] = np.concatenate([ma, mb])
         members.pop(rb, None)
     return np.array([find(a) for a in range(n)], dtype=np.int64)
 

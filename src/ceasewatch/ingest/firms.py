@@ -111,8 +111,9 @@ class FirmsSource(EventSource):
                 schema.COUNT: 1,
                 schema.RELIABILITY: vocab.DEFAULT_GRADES["firms"][0],
                 schema.CREDIBILITY: credibility,
-                # pixels of one overpass are separate detections, never merged together
-                schema.REPORT_GROUP: "firms:" + satellite + ":" + date_txt + "T" + time_txt,
+                # each detection is its own report: adjacent pixels of one fire, or one fire
+                # seen by two overpasses, may be linked by corroboration
+                schema.REPORT_GROUP: "firms:" + source_id,
                 schema.LOCATION_NAME: pd.Series(pd.NA, index=raw.index, dtype="object"),
                 schema.ADMIN1: pd.Series(pd.NA, index=raw.index, dtype="object"),
                 schema.NOTES: pd.Series(pd.NA, index=raw.index, dtype="object"),

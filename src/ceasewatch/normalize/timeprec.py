@@ -15,13 +15,14 @@ import numpy.typing as npt
 _DAY = 86_400.0
 
 #: seconds before / after ``occurred_at`` that each precision code leaves open.
-#: day: the source's date (00:00 of that date) to the end of it; week/month/year: the
-#: source gives the middle of the period (ACLED's convention for time_precision 2-3).
+#: day: the source's date, stored as 00:00 UTC of that date, is a local date east of UTC
+#: (Kyiv is UTC+2/+3), so the day opens 3 h before; week/month/year: the source gives the
+#: middle of the period (ACLED's convention for time_precision 2-3).
 PRECISION_SPAN_S: Final[dict[str, tuple[float, float]]] = {
     "second": (0.0, 1.0),
     "minute": (0.0, 60.0),
     "hour": (0.0, 3_600.0),
-    "day": (0.0, _DAY),
+    "day": (3 * 3_600.0, _DAY),
     "week": (3.5 * _DAY, 3.5 * _DAY),
     "month": (15.5 * _DAY, 15.5 * _DAY),
     "year": (183.0 * _DAY, 183.0 * _DAY),
