@@ -36,6 +36,7 @@ events_app = typer.Typer(help="Events (one source record each).")
 incidents_app = typer.Typer(help="Incidents (events merged across sources).")
 violations_app = typer.Typer(help="Violations of the agreement.")
 report_app = typer.Typer(help="Reports.")
+coverage_app = typer.Typer(help="How much was observed, per source, sector and day.")
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(quarantine_app, name="quarantine")
@@ -43,6 +44,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(violations_app, name="violations")
 app.add_typer(report_app, name="report")
+app.add_typer(coverage_app, name="coverage")
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -52,6 +54,10 @@ StoreOpt = Annotated[
     typer.Option(
         "--store", help="Store location (DuckDB file); env CEASEWATCH_STORE.", show_default=False
     ),
+]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="ISO 8601 time: use only what the store knew then."),
 ]
 FormatOpt = Annotated[str, typer.Option("-f", "--format", help="csv | geojson | gpkg | parquet")]
 OutOpt = Annotated[Path, typer.Option("-o", "--output", help="File to write.")]
@@ -73,6 +79,17 @@ def _open(store: str | None) -> Iterator[Any]:
         yield st
     finally:
         st.close()
+
+
+def _as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(CeasewatchError(f"--as-of {value!r} is not an ISO 8601 time"))
+        raise
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def _fail(e: Exception) -> None:
@@ -303,10 +320,26 @@ def batches_list(store: StoreOpt = None) -> None:
 def evaluate_cmd(
     store: StoreOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Re-evaluate every event")] = False,
+    as_of: AsOfOpt = None,
 ) -> None:
-    """Corroborate events into incidents, locate them in zones, apply the rules."""
-    from ceasewatch.evaluate.run import evaluate_store
+    """Corroborate events into incidents, locate them in zones, apply the rules.
 
+    With --as-of, evaluate in memory what the store knew then (nothing is stored)."""
+    from ceasewatch.evaluate.run import evaluate_as_of, evaluate_store
+
+    when = _as_of(as_of)
+    if when is not None:
+        try:
+            with _open(store) as st:
+                frames = evaluate_as_of(st, when)
+        except CeasewatchError as e:
+            _fail(e)
+        out.print(
+            f"as of {when.isoformat()}: {len(frames.event_zones):,} events → "
+            f"{len(frames.incidents):,} incidents, {len(frames.violations):,} violations "
+            "(not stored; use the exports or `report daily` with --as-of)"
+        )
+        return
     try:
         with _open(store) as st, console.status("evaluating…"):
             r = evaluate_store(st, full=full)
@@ -323,16 +356,18 @@ def evaluate_cmd(
 
 
 # --- exports -----------------------------------------------------------------------------
-def _export(kind: str, fmt: str, output: Path, store: str | None) -> None:
+def _export(kind: str, fmt: str, output: Path, store: str | None, as_of: str | None = None) -> None:
     from ceasewatch.report import export
 
+    when = _as_of(as_of)
     try:
         with _open(store) as st:
             frame = {
                 "events": export.events_table,
                 "incidents": export.incidents_table,
                 "violations": export.violations_table,
-            }[kind](st)
+                "coverage": export.coverage_from_store,
+            }[kind](st, as_of=when)
         export.write_table(frame, output, fmt, layer=kind)
     except CeasewatchError as e:
         _fail(e)
@@ -341,26 +376,46 @@ def _export(kind: str, fmt: str, output: Path, store: str | None) -> None:
 
 @events_app.command("export")
 def events_export(
-    fmt: FormatOpt = "csv", output: OutOpt = Path("events.csv"), store: StoreOpt = None
+    fmt: FormatOpt = "csv",
+    output: OutOpt = Path("events.csv"),
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Events with their incident, distance to the line, side and zone."""
-    _export("events", fmt, output, store)
+    _export("events", fmt, output, store, as_of)
 
 
 @incidents_app.command("export")
 def incidents_export(
-    fmt: FormatOpt = "csv", output: OutOpt = Path("incidents.csv"), store: StoreOpt = None
+    fmt: FormatOpt = "csv",
+    output: OutOpt = Path("incidents.csv"),
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Incidents with their sources, confidence and zone."""
-    _export("incidents", fmt, output, store)
+    _export("incidents", fmt, output, store, as_of)
 
 
 @violations_app.command("export")
 def violations_export(
-    fmt: FormatOpt = "csv", output: OutOpt = Path("violations.csv"), store: StoreOpt = None
+    fmt: FormatOpt = "csv",
+    output: OutOpt = Path("violations.csv"),
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
     """Violations with rule, zone, side, severity, confidence and evidence."""
-    _export("violations", fmt, output, store)
+    _export("violations", fmt, output, store, as_of)
+
+
+@coverage_app.command("export")
+def coverage_export(
+    fmt: Annotated[str, typer.Option("-f", "--format", help="csv | parquet")] = "csv",
+    output: OutOpt = Path("coverage.csv"),
+    store: StoreOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Records received and hours observed per source, sector and report day."""
+    _export("coverage", fmt, output, store, as_of)
 
 
 # --- report ------------------------------------------------------------------------------
@@ -371,8 +426,11 @@ def report_daily(
         "report"
     ),
     store: StoreOpt = None,
+    as_of: AsOfOpt = None,
 ) -> None:
-    """The daily report: report.html, report.md, map.png, chart.png."""
+    """The daily report: report.html, report.md, map.png, chart.png.
+
+    With --as-of, exactly what was known then (the same bytes every time)."""
     from ceasewatch.report.run import write_daily_report_from_store
 
     try:
@@ -381,7 +439,7 @@ def report_daily(
         _fail(CeasewatchError(f"--date {day!r} is not YYYY-MM-DD"))
     try:
         with _open(store) as st:
-            paths = write_daily_report_from_store(st, d, output)
+            paths = write_daily_report_from_store(st, d, output, as_of=_as_of(as_of))
     except CeasewatchError as e:
         _fail(e)
     for k, p in paths.items():

@@ -68,9 +68,11 @@ class EvaluationResult:
         return self.events_evaluated / self.seconds if self.seconds > 0 else float("nan")
 
 
-def load_agreements(store: Store) -> dict[int, Agreement]:
-    """Every stored agreement version, parsed."""
+def load_agreements(store: Store, *, as_of: datetime | None = None) -> dict[int, Agreement]:
+    """Every stored agreement version (loaded by ``as_of`` when given), parsed."""
     versions = store.agreements()
+    if as_of is not None:
+        versions = versions[versions["loaded_at"] <= pd.Timestamp(as_of)]
     return {
         int(v): agreement_from_document(store.agreement_document(int(v)), version=int(v))
         for v in versions["version"]
@@ -127,6 +129,82 @@ def _keep_anchors(window: pd.DataFrame, old_members: pd.DataFrame) -> pd.DataFra
     return window.assign(
         **{schema.RECORDED_AT: new_rec.where(new_rec.notna(), window[schema.RECORDED_AT])}
     )
+
+
+@dataclass
+class EvaluationFrames:
+    """Everything an evaluation produces, as frames (nothing stored)."""
+
+    event_zones: pd.DataFrame
+    incidents: pd.DataFrame
+    members: pd.DataFrame
+    violations: pd.DataFrame
+
+
+def incidents_and_violations(
+    events: pd.DataFrame,
+    agreements: dict[int, Agreement],
+    models: dict[int, ZoneModel],
+    params: CorroborationParams | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Corroborate ``events`` into incidents, locate the incidents, apply the rules of the
+    agreement version in force at each incident's time. Pure: nothing is read or stored."""
+    inc_ids = corroborate(events, params)
+    incidents = summarise_incidents(events, inc_ids)
+    inc_versions = applicable_version(incidents[schema.OCCURRED_AT], agreements)
+    inc_zones = _zones_by_version(incidents, inc_versions, models)
+    incidents = pd.concat([incidents, inc_zones], axis=1)
+    incidents["updated_at"] = datetime.now(UTC)
+    members = pd.DataFrame(
+        {"event_id": events[schema.EVENT_ID].to_numpy(), "incident_id": inc_ids.to_numpy()}
+    )
+    member_detail = events[[schema.EVENT_ID, schema.CATEGORY, schema.WEAPON_CLASS]].assign(
+        **{schema.INCIDENT_ID: inc_ids.to_numpy()}
+    )
+    parts = [
+        violations_from_incidents(incidents[inc_versions == v], member_detail, agreements[int(v)])
+        for v in np.unique(inc_versions)
+    ]
+    non_empty = [p for p in parts if not p.empty]
+    if non_empty:
+        violations = pd.concat(non_empty, ignore_index=True)
+    else:
+        violations = violations_from_incidents(
+            incidents.iloc[0:0], member_detail, next(iter(agreements.values()))
+        )
+    return incidents, members, violations
+
+
+def evaluate_events(
+    events: pd.DataFrame,
+    agreements: dict[int, Agreement],
+    params: CorroborationParams | None = None,
+) -> EvaluationFrames:
+    """The whole evaluation of ``events`` in memory (used for "as known at time T")."""
+    models = {v: ZoneModel(a) for v, a in agreements.items()}
+    versions = applicable_version(events[schema.OCCURRED_AT], agreements)
+    zones = _zones_by_version(events, versions, models)
+    event_zones = pd.concat([events[[schema.EVENT_ID]], zones], axis=1)
+    incidents, members, violations = incidents_and_violations(events, agreements, models, params)
+    return EvaluationFrames(event_zones, incidents, members, violations)
+
+
+def evaluate_as_of(
+    store: Store, as_of: datetime, params: CorroborationParams | None = None
+) -> EvaluationFrames:
+    """Evaluate what the store knew at ``as_of``: the event versions recorded by then,
+    the agreement versions loaded by then, and the analysts' statuses set by then."""
+    agreements = load_agreements(store, as_of=as_of)
+    if not agreements:
+        msg = f"no agreement had been loaded by {as_of.isoformat()}"
+        raise CeasewatchError(msg)
+    events = store.events(columns=_EVENT_COLS, as_of=as_of)
+    frames = evaluate_events(events, agreements, params)
+    statuses = store.violation_statuses(as_of=as_of)
+    v = frames.violations.merge(statuses, on=schema.VIOLATION_ID, how="left")
+    v[schema.STATUS] = v[schema.STATUS].fillna("detected")
+    frames.violations = v
+    return frames
 
 
 def evaluate_store(
@@ -190,27 +268,8 @@ def evaluate_store(
     window = events[in_window]
     result.events_in_window = len(window)
 
-    inc_ids = corroborate(_keep_anchors(window, old), params)
-    incidents = summarise_incidents(window, inc_ids)
-    inc_versions = applicable_version(incidents[schema.OCCURRED_AT], agreements)
-    inc_zones = _zones_by_version(incidents, inc_versions, models)
-    incidents = pd.concat([incidents, inc_zones], axis=1)
-    incidents["updated_at"] = datetime.now(UTC)
-    members = pd.DataFrame(
-        {"event_id": window[schema.EVENT_ID].to_numpy(), "incident_id": inc_ids.to_numpy()}
-    )
-    member_detail = window[[schema.EVENT_ID, schema.CATEGORY, schema.WEAPON_CLASS]].assign(
-        **{schema.INCIDENT_ID: inc_ids.to_numpy()}
-    )
-
-    parts = []
-    for v in np.unique(inc_versions):
-        sel = inc_versions == v
-        parts.append(violations_from_incidents(incidents[sel], member_detail, agreements[int(v)]))
-    violations = (
-        pd.concat([p for p in parts if not p.empty], ignore_index=True)
-        if any(not p.empty for p in parts)
-        else parts[0]
+    incidents, members, violations = incidents_and_violations(
+        _keep_anchors(window, old), agreements, models, params
     )
 
     with store.transaction():

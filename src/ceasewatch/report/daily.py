@@ -24,6 +24,7 @@ Counting conventions
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -129,6 +130,11 @@ class CountRow:
     today: int
     previous: int | None
     mean7: float | None
+    #: what was observed behind the count (records received, hours observed) on the day
+    coverage: str = ""
+    #: False when nothing at all was received for this row on the day: "not observed",
+    #: never "zero violations"
+    observed: bool = True
 
     @property
     def change_previous(self) -> int | None:
@@ -351,6 +357,22 @@ def _count_rows(
     return rows
 
 
+def _with_sector_coverage(
+    rows: list[CountRow], coverage: pd.DataFrame, day: date
+) -> list[CountRow]:
+    """Each sector row with what was observed in the sector on the day; a sector with no
+    record from any source is "not observed" (its zero is not a calm day)."""
+    cov = coverage[coverage["day"] == day].groupby("sector")[["n_records", "hours_observed"]].sum()
+    out = []
+    for r in rows:
+        n = int(cov["n_records"].get(r.label, 0)) if not cov.empty else 0
+        h = float(cov["hours_observed"].get(r.label, 0.0)) if not cov.empty else 0.0
+        note = f"{n} records" + (f", {h:.1f} h observed" if h > 0 else "")
+        observed = n > 0 or r.today > 0 or r.label == NO_SECTOR
+        out.append(dataclasses.replace(r, coverage=note if observed else "none", observed=observed))
+    return out
+
+
 def _most_affected(rows: Iterable[CountRow]) -> tuple[str, ...]:
     rows = list(rows)
     top = max((r.today for r in rows), default=0)
@@ -521,6 +543,8 @@ def build_daily_report(
     as_of: datetime | None = None,
     timezone: str = DEFAULT_TIMEZONE,
     number: str | None = None,
+    sector_coverage: pd.DataFrame | None = None,
+    sectors: Sequence[str] = (),
 ) -> DailyReport:
     """Compute the daily report of ``day`` (the period ``(period_start, period_end]``).
 
@@ -590,7 +614,13 @@ def build_daily_report(
     }
     total = _count_rows(vio, "_all", always=["Total"], **kwargs)[0]
     by_zone = _count_rows(vio, schema.ZONE, always=band_zones, fixed_order=True, **kwargs)
-    by_sector = _count_rows(vio, schema.SECTOR, **kwargs)
+    by_sector = _count_rows(vio, schema.SECTOR, always=list(sectors), **kwargs)
+    if sector_coverage is not None:
+        by_sector = _with_sector_coverage(by_sector, sector_coverage, day)
+        day_records = int(per_day_records.get(day, 0))
+        note = f"{day_records} records"
+        by_zone = [dataclasses.replace(r, coverage=note) for r in by_zone]
+        total = dataclasses.replace(total, coverage=note)
     by_category = _count_rows(vio, schema.CATEGORY, **kwargs)
     zones = tuple(r.label for r in by_zone)
     extra_zones = sorted(set(vio[schema.ZONE]) - set(zones))  # zones seen only > 7 days ago

@@ -6,6 +6,7 @@ the source's own precision (FIRMS to the minute, ACLED to the day).
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -13,6 +14,8 @@ import geopandas as gpd
 import pandas as pd
 
 from ceasewatch.errors import CeasewatchError
+from ceasewatch.evaluate.coverage import coverage_table
+from ceasewatch.evaluate.run import evaluate_as_of, load_agreements
 from ceasewatch.normalize import schema
 from ceasewatch.normalize.timeprec import PRECISION_ISO_FORMAT
 from ceasewatch.store.base import Store
@@ -94,24 +97,64 @@ def iso_to_precision(ts: pd.Series, precision: pd.Series) -> pd.Series:
     return out
 
 
-def events_table(store: Store) -> pd.DataFrame:
-    """Current events with their incident and zone evaluation."""
-    events = store.events()
-    ev = store.event_eval().drop(columns=["content_sha"])
-    mem = store.incident_members()
+def events_table(store: Store, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """Events with their incident and zone evaluation (as known at ``as_of``)."""
+    events = store.events(as_of=as_of)
+    if as_of is None:
+        ev = store.event_eval().drop(columns=["content_sha"])
+        mem = store.incident_members()
+    else:
+        frames = evaluate_as_of(store, as_of)
+        ev, mem = frames.event_zones, frames.members
     out = events.merge(ev, on=schema.EVENT_ID, how="left").merge(
         mem, on=schema.EVENT_ID, how="left"
     )
     return out[[c for c in EVENT_EXPORT_COLUMNS if c in out.columns]]
 
 
-def violations_table(store: Store, *, include_inactive: bool = False) -> pd.DataFrame:
-    v = store.violations(include_inactive=include_inactive)
+def violations_table(
+    store: Store, *, include_inactive: bool = False, as_of: datetime | None = None
+) -> pd.DataFrame:
+    """Violations with their evidence (as known at ``as_of``)."""
+    v = (
+        store.violations(include_inactive=include_inactive)
+        if as_of is None
+        else (evaluate_as_of(store, as_of).violations)
+    )
     return v[[c for c in VIOLATION_EXPORT_COLUMNS if c in v.columns]]
 
 
-def incidents_table(store: Store) -> pd.DataFrame:
-    return store.incidents()
+def incidents_table(store: Store, *, as_of: datetime | None = None) -> pd.DataFrame:
+    if as_of is None:
+        return store.incidents()
+    return evaluate_as_of(store, as_of).incidents.drop(columns=["updated_at"])
+
+
+def coverage_from_store(store: Store, *, as_of: datetime | None = None) -> pd.DataFrame:
+    """Records and observation hours per source, sector and report day (all days with
+    data), with ``observed`` False for sector-days no source covered."""
+    agreements = load_agreements(store, as_of=as_of)
+    if not agreements:
+        msg = "no agreement in the store: sectors and report days come from it"
+        raise CeasewatchError(msg)
+    agreement = agreements[max(agreements)]
+    events = store.events(
+        as_of=as_of,
+        columns=[
+            schema.EVENT_ID,
+            schema.SOURCE,
+            schema.OCCURRED_AT,
+            schema.REPORT_GROUP,
+            schema.TIME_WINDOW_S,
+        ],
+    )
+    if as_of is None:
+        zones = store.event_eval()[[schema.EVENT_ID, schema.SECTOR]]
+    else:
+        zones = evaluate_as_of(store, as_of).event_zones[[schema.EVENT_ID, schema.SECTOR]]
+    events = events.merge(zones, on=schema.EVENT_ID, how="left")
+    table = coverage_table(events, agreement, sectors=[s for s, _ in agreement.sectors])
+    return table.assign(day=table["day"].astype(str))
 
 
 def write_table(frame: pd.DataFrame, path: Path, fmt: str, *, layer: str) -> Path:
@@ -132,6 +175,13 @@ def write_table(frame: pd.DataFrame, path: Path, fmt: str, *, layer: str) -> Pat
     if fmt == "csv":
         frame.to_csv(path, index=False)
         return path
+    if schema.LON not in frame or schema.LAT not in frame:
+        # a table without coordinates (coverage): no geometry, so CSV or Parquet only
+        if fmt == "parquet":
+            frame.to_parquet(path, index=False)
+            return path
+        msg = f"format {fmt!r} needs coordinates; this table has none: use csv or parquet"
+        raise CeasewatchError(msg)
     gdf = gpd.GeoDataFrame(
         frame, geometry=gpd.points_from_xy(frame[schema.LON], frame[schema.LAT]), crs="EPSG:4326"
     )

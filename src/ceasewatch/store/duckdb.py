@@ -250,6 +250,7 @@ class DuckDBStore:
     def quarantine(
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> pd.DataFrame:
+        """Quarantined rows recorded in ``(since, until]`` (all when not given)."""
         return self._df(
             "SELECT * FROM quarantine WHERE (? IS NULL OR recorded_at > ?) "
             "AND (? IS NULL OR recorded_at <= ?) ORDER BY batch_id, line_no",
@@ -492,6 +493,14 @@ class DuckDBStore:
             "WHERE (? OR v.active) AND (? IS NULL OR v.occurred_at >= ?) "
             "AND (? IS NULL OR v.occurred_at < ?) ORDER BY v.occurred_at, v.violation_id",
             [include_inactive, since, since, until, until],
+        )
+
+    def violation_statuses(self, *, as_of: datetime | None = None) -> pd.DataFrame:
+        """Latest analyst status of each violation (as set by ``as_of`` when given)."""
+        return self._df(
+            "SELECT violation_id, arg_max(status, changed_at) AS status FROM violation_status "
+            "WHERE (? IS NULL OR changed_at <= ?) GROUP BY violation_id",
+            [as_of, as_of],
         )
 
     def set_violation_status(
