@@ -46,6 +46,15 @@ app.add_typer(violations_app, name="violations")
 app.add_typer(report_app, name="report")
 app.add_typer(coverage_app, name="coverage")
 
+
+def _mount_fetch() -> None:
+    from ceasewatch.fetch_cli import app as fetch_app
+
+    app.add_typer(fetch_app, name="fetch", help="Fetch from the ACLED and FIRMS APIs.")
+
+
+_mount_fetch()
+
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 

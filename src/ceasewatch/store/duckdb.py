@@ -320,9 +320,9 @@ class DuckDBStore:
             cols = [c for c in _EVENT_STORE_COLUMNS if with_raw or c != schema.RAW]
         else:
             cols = columns
-        inner = self._current_events_sql(
-            ", ".join(cols) if "occurred_at" in cols else ", ".join([*cols, "occurred_at"])
-        )
+        # the sort keys are always selected inside, whatever the caller asked for
+        inner_cols = [*cols, *(c for c in ("occurred_at", "event_id") if c not in cols)]
+        inner = self._current_events_sql(", ".join(inner_cols))
         sql = (
             f"SELECT {', '.join(cols)} FROM ({inner}) WHERE (? IS NULL OR occurred_at >= ?) "
             "AND (? IS NULL OR occurred_at < ?) ORDER BY occurred_at, event_id"
