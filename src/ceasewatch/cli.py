@@ -47,14 +47,6 @@ app.add_typer(report_app, name="report")
 app.add_typer(coverage_app, name="coverage")
 
 
-def _mount_fetch() -> None:
-    from ceasewatch.fetch_cli import app as fetch_app
-
-    app.add_typer(fetch_app, name="fetch", help="Fetch from the ACLED and FIRMS APIs.")
-
-
-_mount_fetch()
-
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
@@ -473,6 +465,23 @@ def demo_cmd(
     except CeasewatchError as e:
         _fail(e)
     out.print(summary)
+
+
+def _mount_components() -> None:
+    """Sub-apps of the other components (each lives beside its library code)."""
+    from ceasewatch.fetch_cli import app as fetch_app
+    from ceasewatch.guarantee.cli import app as guarantee_app
+    from ceasewatch.guarantee.cli import register_ingest_commands, register_report_command
+
+    app.add_typer(fetch_app, name="fetch", help="Fetch from the ACLED and FIRMS APIs.")
+    app.add_typer(
+        guarantee_app, name="guarantee", help="The guarantee ledger: commitments, scorecard."
+    )
+    register_ingest_commands(ingest_app)
+    register_report_command(report_app)
+
+
+_mount_components()
 
 
 def main() -> None:

@@ -16,9 +16,17 @@ import pandas as pd
 from ceasewatch.agreement.store import load_agreement_into
 from ceasewatch.demo_data import generate_demo_inputs
 from ceasewatch.evaluate.run import evaluate_store
+from ceasewatch.guarantee.demo import (
+    demo_air_alerts_csv,
+    demo_air_attacks_csv,
+    demo_ledger,
+    load_demo_ledger,
+)
+from ceasewatch.guarantee.ingest import ingest_air_alerts, ingest_air_attacks
 from ceasewatch.ingest.base import get_source
 from ceasewatch.ingest.pipeline import ingest_file
 from ceasewatch.report import export
+from ceasewatch.report.guarantees import report as guarantee_report
 from ceasewatch.report.run import write_daily_report_from_store
 from ceasewatch.store.duckdb import open_store
 
@@ -59,6 +67,16 @@ def run_demo(
                 f"{r.quarantined:,} quarantined"
                 + (f" ({'; '.join(f'{n} {k}' for k, n in r.reasons.items())})" if r.reasons else "")
             )
+        # the other guarantee components: a demo ledger and air attacks/alerts in the real
+        # layouts, through the same importers as real files
+        guarantee_dir = out_dir / "inputs" / "guarantees"
+        ledger = demo_ledger(guarantee_dir, seed, start=inputs.start)
+        load_demo_ledger(st, ledger)
+        attacks = demo_air_attacks_csv(guarantee_dir, seed=seed, start=inputs.start, end=inputs.end)
+        alerts = demo_air_alerts_csv(guarantee_dir, seed=seed, start=inputs.start, end=inputs.end)
+        ra = ingest_air_attacks(st, attacks)
+        rb = ingest_air_alerts(st, alerts)
+        echo(f"guarantee ledger loaded; air attacks {ra.loaded:,} rows, alerts {rb.loaded:,} rows")
         ev = evaluate_store(st)
         echo(
             f"evaluate: {ev.events_evaluated:,} events → {ev.incidents:,} incidents, "
@@ -78,6 +96,7 @@ def run_demo(
             layer="violations",
         )
         paths = write_daily_report_from_store(st, inputs.end, out_dir / "report")
+        gpaths = guarantee_report(st, out_dir / "guarantees", agreement=agreement, as_of=inputs.end)
         n_violations = len(st.violations())
     finally:
         st.close()
@@ -91,6 +110,7 @@ def run_demo(
         f"         {paths['md'].resolve()}",
         f"map:     {paths['map'].resolve()}",
         f"chart:   {paths['chart'].resolve()}",
+        f"guarantee scorecard: {gpaths['html'].resolve()}",
         f"exports: {exports.resolve()}",
         f"store:   {store_path.resolve()}",
         "",

@@ -253,6 +253,8 @@ class DailyReport:
     #: the day's violations to map: lon, lat, severity
     map_points: pd.DataFrame = field(compare=False, repr=False)
     geometry: ReportGeometry = field(compare=False, repr=False)
+    #: a few lines on the guarantee components (commitments, air defense, presence)
+    guarantee_lines: tuple[str, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -545,6 +547,7 @@ def build_daily_report(
     number: str | None = None,
     sector_coverage: pd.DataFrame | None = None,
     sectors: Sequence[str] = (),
+    guarantee_lines: Sequence[str] = (),
 ) -> DailyReport:
     """Compute the daily report of ``day`` (the period ``(period_start, period_end]``).
 
@@ -710,6 +713,7 @@ def build_daily_report(
         daily_by_zone=daily,
         map_points=map_points,
         geometry=geometry,
+        guarantee_lines=tuple(guarantee_lines),
     )
     return _with_summary(report)
 

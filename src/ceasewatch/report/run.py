@@ -146,7 +146,21 @@ def daily_report_from_store(
         timezone=agreement.timezone,
         sector_coverage=sector_day_coverage(coverage),
         sectors=sector_names,
+        guarantee_lines=_guarantee_lines(store, day, as_of=as_of),
     )
+
+
+def _guarantee_lines(store: Store, day: date, *, as_of: datetime | None) -> list[str]:
+    # the ledger keeps its change log but cannot yet be rebuilt as of a past time: an
+    # "as known at T" report leaves the section out rather than mix present and past
+    if as_of is not None:
+        return []
+    from ceasewatch.report.guarantees import guarantee_summary_lines
+    from ceasewatch.store.duckdb import DuckDBStore
+
+    if not isinstance(store, DuckDBStore):
+        return []
+    return guarantee_summary_lines(store, as_of=day)
 
 
 def write_daily_report_from_store(
