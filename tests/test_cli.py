@@ -14,58 +14,12 @@ from conftest import write_agreement
 from typer.testing import CliRunner
 
 from ceasewatch.cli import app
+from ceasewatch.demo_data import ACLED_COLUMNS, FIRMS_VIIRS_COLUMNS
 
-ACLED_HEADER = [
-    "id",
-    "iso",
-    "event_id_cnty",
-    "event_date",
-    "year",
-    "time_precision",
-    "event_type",
-    "sub_event_type",
-    "actor1",
-    "assoc_actor_1",
-    "inter1",
-    "actor2",
-    "assoc_actor_2",
-    "inter2",
-    "interaction",
-    "region",
-    "country",
-    "admin1",
-    "admin2",
-    "admin3",
-    "location",
-    "latitude",
-    "longitude",
-    "source_scale",
-    "notes",
-    "fatalities",
-    "timestamp",
-    "geo_precision",
-    "source",
-    "civilian_targeting",
-    "disorder_type",
-    "tags",
-    "actor_dyad",
-]
-FIRMS_HEADER = [
-    "latitude",
-    "longitude",
-    "brightness",
-    "scan",
-    "track",
-    "acq_date",
-    "acq_time",
-    "satellite",
-    "instrument",
-    "confidence",
-    "version",
-    "bright_t31",
-    "frp",
-    "daynight",
-]
+# the real layouts, as the demo writes them (tests/test_demo_data.py checks them against
+# the real files)
+ACLED_HEADER = list(ACLED_COLUMNS)
+FIRMS_HEADER = list(FIRMS_VIIRS_COLUMNS)
 
 runner = CliRunner()
 
