@@ -470,10 +470,12 @@ def demo_cmd(
 def _mount_components() -> None:
     """Sub-apps of the other components (each lives beside its library code)."""
     from ceasewatch.fetch_cli import app as fetch_app
+    from ceasewatch.fires_cli import app as fires_app
     from ceasewatch.guarantee.cli import app as guarantee_app
     from ceasewatch.guarantee.cli import register_ingest_commands, register_report_command
 
     app.add_typer(fetch_app, name="fetch", help="Fetch from the ACLED and FIRMS APIs.")
+    app.add_typer(fires_app, name="fires", help="Satellite fires: which ones are the war's.")
     app.add_typer(
         guarantee_app, name="guarantee", help="The guarantee ledger: commitments, scorecard."
     )

@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 from conftest import shared_file
 
-from ceasewatch.errors import SourceFormatError
 from ceasewatch.ingest.base import get_source
 from ceasewatch.ingest.pipeline import ingest_file
 from ceasewatch.store.duckdb import DuckDBStore
@@ -149,22 +148,6 @@ def test_modis_file_loads() -> None:
     assert ev.loc[2, "occurred_at"] == pd.Timestamp("2021-01-08T09:06:00Z")  # Terra 0906
     assert ev.loc[2, "source_event_id"] == "Terra|MODIS|2021-01-08|0906|47.8698|33.4421"
     assert set(ev["source_event_id"].str.split("|").str[0]) == {"Terra", "Aqua"}
-
-
-def test_lat_lon_date_only_file_is_the_wrong_kind(store) -> None:
-    """ukr_fire_data_*.csv keeps LATITUDE, LONGITUDE, ACQ_DATE only: refused at once."""
-    path = shared_file("firms_history", "ukr_fire_data_2021.csv")
-    progress: list[tuple[int, int]] = []
-    with pytest.raises(SourceFormatError) as err:
-        ingest_file(store, get_source("firms"), path, progress=lambda d, t: progress.append(d))
-    msg = str(err.value)
-    assert "missing column(s) acq_date, acq_time, latitude, longitude" in msg
-    assert "not a NASA FIRMS fire detections CSV file" in msg
-    assert "LATITUDE, LONGITUDE, ACQ_DATE" in msg  # what was found
-    assert progress == []  # refused from the header: no data block was read
-    assert store.batches().empty
-    assert store.events().empty
-    assert store.quarantine().empty
 
 
 # --- hand-made files with malformed rows ----------------------------------------------

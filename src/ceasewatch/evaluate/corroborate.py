@@ -130,9 +130,11 @@ def corroborate(events: pd.DataFrame, params: CorroborationParams | None = None)
     """Incident id of each event (index aligned with ``events``).
 
     ``events`` needs event_id, report_group, occurred_at, time_precision, time_window_s,
-    lon, lat, geo_precision_m, category and recorded_at. An incident's id is derived from
-    its anchor, the member recorded first (ties broken by event id), so an incident keeps
-    its id when later records join it. The result does not depend on the input order.
+    lon, lat, geo_precision_m, category and recorded_at; an optional ``war_related``
+    column (fire-anomaly model) keeps probable field fires out of incidents. An incident's
+    id is derived from its anchor, the member recorded first (ties broken by event id), so
+    an incident keeps its id when later records join it. The result does not depend on the
+    input order.
     """
     params = params or CorroborationParams()
     n = len(events)
@@ -153,6 +155,13 @@ def corroborate(events: pd.DataFrame, params: CorroborationParams | None = None)
     hw = (hi - lo) / 2
     r = ev[schema.GEO_PRECISION_M].to_numpy(dtype=float)
     eligible = (r <= params.max_geo_precision_m) & (hi - lo <= params.max_time_span_s)
+    if schema.WAR_RELATED in ev:
+        # a fire the fire-anomaly model judged a probable field fire is not evidence of
+        # anything; an unclassified one (no value) is treated as before
+        field_fire = (ev[schema.CATEGORY] == "fire_detection") & (
+            ev[schema.WAR_RELATED].astype("boolean") == False  # noqa: E712
+        ).fillna(False)
+        eligible &= ~field_fire.to_numpy(dtype=bool)
 
     parent = np.arange(n)
     idx = np.flatnonzero(eligible)

@@ -68,6 +68,16 @@ class EvaluationResult:
         return self.events_evaluated / self.seconds if self.seconds > 0 else float("nan")
 
 
+def _with_fire_classes(store: Store, events: pd.DataFrame) -> pd.DataFrame:
+    """Events with the fire-anomaly model's verdict on fire detections (when classified)."""
+    from ceasewatch.store.fires import fire_classes
+
+    classes = fire_classes(store)[[schema.EVENT_ID, schema.WAR_RELATED]]
+    if classes.empty:
+        return events
+    return events.merge(classes, on=schema.EVENT_ID, how="left")
+
+
 def load_agreements(store: Store, *, as_of: datetime | None = None) -> dict[int, Agreement]:
     """Every stored agreement version (loaded by ``as_of`` when given), parsed."""
     versions = store.agreements()
@@ -198,7 +208,7 @@ def evaluate_as_of(
     if not agreements:
         msg = f"no agreement had been loaded by {as_of.isoformat()}"
         raise CeasewatchError(msg)
-    events = store.events(columns=_EVENT_COLS, as_of=as_of)
+    events = _with_fire_classes(store, store.events(columns=_EVENT_COLS, as_of=as_of))
     frames = evaluate_events(events, agreements, params)
     statuses = store.violation_statuses(as_of=as_of)
     v = frames.violations.merge(statuses, on=schema.VIOLATION_ID, how="left")
@@ -221,7 +231,7 @@ def evaluate_store(
         msg = "no agreement in the store: run `ceasewatch agreement load PATH` first"
         raise CeasewatchError(msg)
     models = {v: ZoneModel(a) for v, a in agreements.items()}
-    events = store.events(columns=_EVENT_COLS)
+    events = _with_fire_classes(store, store.events(columns=_EVENT_COLS))
     result.events_total = len(events)
     if events.empty:
         result.seconds = time.perf_counter() - t0

@@ -45,6 +45,9 @@ SIDE: Final = "side"
 ZONE: Final = "zone"
 SECTOR: Final = "sector"
 AGREEMENT_VERSION: Final = "agreement_version"
+#: fire-anomaly model (evaluate/fire_anomaly.py): probability that a detection is the war's
+WAR_PROBABILITY: Final = "war_probability"
+WAR_RELATED: Final = "war_related"
 
 # --- violation columns -----------------------------------------------------------------
 VIOLATION_ID: Final = "violation_id"

@@ -19,6 +19,7 @@ from ceasewatch.evaluate.run import evaluate_as_of, load_agreements
 from ceasewatch.normalize import schema
 from ceasewatch.normalize.timeprec import PRECISION_ISO_FORMAT
 from ceasewatch.store.base import Store
+from ceasewatch.store.fires import fire_classes
 
 FORMATS: Final = ("csv", "geojson", "gpkg", "parquet")
 
@@ -44,6 +45,8 @@ EVENT_EXPORT_COLUMNS: Final = (
     schema.ZONE,
     schema.SECTOR,
     schema.AGREEMENT_VERSION,
+    schema.WAR_PROBABILITY,
+    schema.WAR_RELATED,
     schema.LOCATION_NAME,
     schema.ADMIN1,
     schema.ACTOR,
@@ -106,8 +109,10 @@ def events_table(store: Store, *, as_of: datetime | None = None) -> pd.DataFrame
     else:
         frames = evaluate_as_of(store, as_of)
         ev, mem = frames.event_zones, frames.members
-    out = events.merge(ev, on=schema.EVENT_ID, how="left").merge(
-        mem, on=schema.EVENT_ID, how="left"
+    out = (
+        events.merge(ev, on=schema.EVENT_ID, how="left")
+        .merge(mem, on=schema.EVENT_ID, how="left")
+        .merge(fire_classes(store), on=schema.EVENT_ID, how="left")
     )
     return out[[c for c in EVENT_EXPORT_COLUMNS if c in out.columns]]
 

@@ -92,7 +92,9 @@ def build_fire_report(
     sel = (day >= start) & (day <= last)
     fc = fc[sel.to_numpy()].copy()
     t = t[sel]
-    week = (t.dt.tz_localize(None).dt.normalize() - pd.to_timedelta(t.dt.day_of_week, unit="D")).dt.date
+    week = (
+        t.dt.tz_localize(None).dt.normalize() - pd.to_timedelta(t.dt.day_of_week, unit="D")
+    ).dt.date
     weekly = (
         pd.DataFrame({"week": week.to_numpy(), "war": fc["war_related"].to_numpy(dtype=bool)})
         .groupby("week")["war"]
