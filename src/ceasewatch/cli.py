@@ -190,9 +190,13 @@ def agreement_from_control_cmd(
 # --- ingest ----------------------------------------------------------------------------
 def _ingest(source_name: str, files: list[Path], store: str | None) -> None:
     from ceasewatch.ingest.base import get_source
+
+    _ingest_with(get_source(source_name), files, store)
+
+
+def _ingest_with(src: Any, files: list[Path], store: str | None) -> None:
     from ceasewatch.ingest.pipeline import ingest_file
 
-    src = get_source(source_name)
     bad = False
     with _open(store) as st:
         for f in files:
@@ -257,6 +261,40 @@ def ingest_firms(files: FilesArg, store: StoreOpt = None) -> None:
 def ingest_field_report(files: FilesArg, store: StoreOpt = None) -> None:
     """Monitors' field reports (JSON, JSON Lines or CSV; docs/field-reports.md)."""
     _ingest("field_report", files, store)
+
+
+@ingest_app.command("ucdp")
+def ingest_ucdp(files: FilesArg, store: StoreOpt = None) -> None:
+    """UCDP GED CSV (where_prec/date_prec mapped, best/low/high deaths kept)."""
+    _ingest("ucdp", files, store)
+
+
+@ingest_app.command("eor")
+def ingest_eor(files: FilesArg, store: StoreOpt = None) -> None:
+    """Eyes on Russia (CIR) incident CSV."""
+    _ingest("eor", files, store)
+
+
+@ingest_app.command("claims")
+def ingest_claims(files: FilesArg, store: StoreOpt = None) -> None:
+    """A party's claims (CSV or JSON; docs/claims.md): a graded source, kept side by side."""
+    _ingest("claims", files, store)
+
+
+@ingest_app.command("table")
+def ingest_table(
+    files: FilesArg,
+    mapping: Annotated[Path, typer.Option("--mapping", help="YAML mapping to canonical columns")],
+    store: StoreOpt = None,
+) -> None:
+    """Any CSV, GeoJSON, GeoPackage or GeoParquet with a column mapping (docs/table-mapping.md)."""
+    from ceasewatch.ingest.table import table_source
+
+    try:
+        source = table_source(mapping)
+    except CeasewatchError as e:
+        _fail(e)
+    _ingest_with(source, files, store)
 
 
 # --- quarantine, batches -----------------------------------------------------------------

@@ -149,7 +149,7 @@ def register_source(cls: type[EventSource]) -> type[EventSource]:
 
 def get_source(name: str) -> EventSource:
     """An instance of the registered source ``name``."""
-    from ceasewatch.ingest import acled, field_report, firms  # noqa: F401  (register)
+    from ceasewatch.ingest import acled, claims, eor, field_report, firms, ucdp  # noqa: F401
 
     try:
         return _REGISTRY[name]()
@@ -159,6 +159,6 @@ def get_source(name: str) -> EventSource:
 
 
 def registered_sources() -> list[str]:
-    from ceasewatch.ingest import acled, field_report, firms  # noqa: F401  (register)
+    from ceasewatch.ingest import acled, claims, eor, field_report, firms, ucdp  # noqa: F401
 
     return sorted(_REGISTRY)

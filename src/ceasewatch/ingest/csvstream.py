@@ -4,12 +4,23 @@ Files are read in blocks with pyarrow (every column as text), so a 10 GB file ne
 blocks of memory, not 10 GB. Rows with the wrong number of fields are handed back as
 quarantine rows with their line number; every good row carries the physical line number
 where it starts in the file (quoted fields may span several lines).
+
+Text is UTF-8. Arrow refuses a whole file for one byte that is not UTF-8, so a source that
+meets files of mixed encoding (UCDP exports that passed through Excel carry cp1252 bytes)
+passes ``fallback_encoding``: the stream is then decoded as UTF-8 on the way in, each
+undecodable byte is carried through Arrow as a private-use character, and each value that
+holds such bytes is decoded per value: valid UTF-8 in it stays as it is, every run of other
+bytes is read in the fallback encoding (bytes that encoding does not define as Latin-1, so
+nothing is ever lost or replaced). The names of the fields so decoded are reported per row
+in :data:`FALLBACK_FIELDS`, so the source can say so on the event.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +36,46 @@ from ceasewatch.errors import IngestError, SourceFormatError
 from ceasewatch.normalize import schema
 
 ProgressFn = Callable[[int], None]
+
+#: column added to each chunk when reading with ``fallback_encoding``: the comma-separated
+#: names of the row's fields that were not UTF-8 and were decoded with the fallback ("" when
+#: the row was all UTF-8)
+FALLBACK_FIELDS = "_fallback_fields"
+
+# an undecodable byte b travels through Arrow as the code point U+10FF00 + b (the last 256
+# code points of plane 16, private use, which real text does not contain); only bytes
+# 0x80-0xFF can be undecodable, so the escapes are U+10FF80-U+10FFFF
+_ESCAPE_BASE = 0x10FF00
+_ESCAPE_ERRORS = "ceasewatch.escape-bytes"
+_LATIN1_ERRORS = "ceasewatch.latin-1"
+_ESCAPED_RUN = re.compile("[\U0010ff80-\U0010ffff]+")
+_ESCAPED_RE2 = "[\\x{10ff80}-\\x{10ffff}]"
+
+
+def _escape_bytes(err: UnicodeError) -> tuple[str, int]:
+    assert isinstance(err, UnicodeDecodeError)
+    bad = err.object[err.start : err.end]
+    return "".join(chr(_ESCAPE_BASE + b) for b in bad), err.end
+
+
+def _latin1_bytes(err: UnicodeError) -> tuple[str, int]:
+    # bytes the fallback encoding leaves undefined (cp1252: 0x81 0x8d 0x8f 0x90 0x9d)
+    assert isinstance(err, UnicodeDecodeError)
+    return err.object[err.start : err.end].decode("latin-1"), err.end
+
+
+codecs.register_error(_ESCAPE_ERRORS, _escape_bytes)
+codecs.register_error(_LATIN1_ERRORS, _latin1_bytes)
+
+
+def decode_escaped(text: str, fallback_encoding: str) -> str:
+    """``text`` with every run of escaped undecodable bytes decoded in the fallback."""
+
+    def one(m: re.Match[str]) -> str:
+        raw = bytes(ord(c) - _ESCAPE_BASE for c in m.group())
+        return raw.decode(fallback_encoding, errors=_LATIN1_ERRORS)
+
+    return _ESCAPED_RUN.sub(one, text)
 
 
 @dataclass(frozen=True)
@@ -42,25 +93,52 @@ class _CountingReader(io.RawIOBase):
     A read never ends with ``\r`` (it is held back for the next read): Arrow's CSV reader
     drops the ``\n`` of a quoted ``\r\n`` that straddles two reads (apache/arrow#51368),
     which corrupts the value and shifts every later line number.
+
+    With ``escape_invalid`` the bytes are decoded as UTF-8 on the way in and re-encoded, each
+    undecodable byte as an escape code point (see ``_ESCAPE_BASE``), so that Arrow only ever
+    sees valid UTF-8; newlines and delimiters are ASCII and keep their places.
     """
 
-    def __init__(self, raw: BinaryIO, on_read: ProgressFn | None) -> None:
+    def __init__(
+        self, raw: BinaryIO, on_read: ProgressFn | None, *, escape_invalid: bool = False
+    ) -> None:
         self._raw = raw
         self._on_read = on_read
-        self._held = b""
+        self._pending = b""
+        self._eof = False
+        self._decoder = (
+            codecs.getincrementaldecoder("utf-8")(errors=_ESCAPE_ERRORS) if escape_invalid else None
+        )
 
     def readable(self) -> bool:
         return True
 
+    def _fill(self, want: int) -> None:
+        fresh = self._raw.read(max(want, 1))
+        if fresh:
+            if self._on_read is not None:
+                self._on_read(len(fresh))
+            if self._decoder is not None:
+                fresh = self._decoder.decode(fresh).encode("utf-8")
+        else:
+            self._eof = True
+            if self._decoder is not None:
+                fresh = self._decoder.decode(b"", final=True).encode("utf-8")
+        self._pending += fresh
+
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        want = len(buffer) - len(self._held)
-        fresh = self._raw.read(want) if want > 0 else b""
-        if self._on_read is not None and fresh:
-            self._on_read(len(fresh))
-        data = self._held + fresh
-        self._held = b""
-        if fresh and len(data) > 1 and data.endswith(b"\r"):
-            self._held, data = data[-1:], data[:-1]
+        size = len(buffer)
+        while True:
+            if not self._eof and len(self._pending) < size:
+                self._fill(size - len(self._pending))
+            data = self._pending[:size]
+            at_end = self._eof and len(data) == len(self._pending)
+            if len(data) > 1 and data.endswith(b"\r") and not at_end:
+                data = data[:-1]
+            # nothing to hand out yet only while a multi-byte character is incomplete
+            if data or at_end:
+                break
+        self._pending = self._pending[len(data) :]
         n = len(data)
         buffer[:n] = data
         return n
@@ -99,22 +177,36 @@ def iter_csv_chunks(
     *,
     block_bytes: int = 16 << 20,
     on_read: ProgressFn | None = None,
+    fallback_encoding: str | None = None,
 ) -> Iterator[tuple[pd.DataFrame, list[BadRow]]]:
     """Yield ``(rows, bad_rows)`` per block.
 
     ``rows`` has one text column per header field (missing values as empty strings) and
     ``schema.LINE_NO``: the 1-based physical line where the row starts. ``bad_rows`` are
     rows with the wrong number of fields.
+
+    Parameters
+    ----------
+    fallback_encoding
+        ``None`` (default): the file must be UTF-8; a byte that is not stops the read with
+        an :class:`IngestError`. An encoding name (e.g. ``"cp1252"``): values that are not
+        UTF-8 are decoded per value (see the module docstring) and ``rows`` gets the column
+        :data:`FALLBACK_FIELDS` before ``schema.LINE_NO``.
     """
+    if fallback_encoding is not None:
+        codecs.lookup(fallback_encoding)  # an unknown name fails here, not mid-file
     bad: list[BadRow] = []
 
     def handler(row: pacsv.InvalidRow) -> str:
         # ``row.number`` is the record number (header = 1); mapped to lines below
+        text = row.text
+        if fallback_encoding is not None:
+            text = decode_escaped(text, fallback_encoding)
         bad.append(
             BadRow(
                 int(row.number or 0),
                 f"{row.actual_columns} fields, expected {row.expected_columns}",
-                row.text,
+                text,
             )
         )
         return "skip"
@@ -122,7 +214,7 @@ def iter_csv_chunks(
     types = {name: pa.string() for name in header}
     raw = open(path, "rb")  # noqa: SIM115 - closed by the reader below
     # unbuffered: each of Arrow's block reads is one read of the wrapper (see _CountingReader)
-    reader_src = _CountingReader(raw, on_read)
+    reader_src = _CountingReader(raw, on_read, escape_invalid=fallback_encoding is not None)
     try:
         reader = pacsv.open_csv(
             reader_src,
@@ -200,6 +292,8 @@ def iter_csv_chunks(
                 line_no[records > b.line_no] += b.text.count("\n")
             extra_lines += int(nl.sum()) + sum(b.text.count("\n") for b in bad_here)
             frame = batch.to_pandas()
+            if fallback_encoding is not None:
+                frame[FALLBACK_FIELDS] = _decode_fallback(batch, frame, fallback_encoding)
             frame[schema.LINE_NO] = line_no
             if n:
                 blank = np.ones(n, dtype=bool)
@@ -216,6 +310,25 @@ def iter_csv_chunks(
                 # shifted by the newlines of the bad rows before it, too
                 out_bad.append(BadRow(b.line_no + extra_lines, b.reason, b.text))
                 extra_lines += b.text.count("\n")
-            yield pd.DataFrame({**{h: [] for h in header}, schema.LINE_NO: []}), out_bad
+            extra: dict[str, list[str]] = (
+                {FALLBACK_FIELDS: []} if fallback_encoding is not None else {}
+            )
+            empty = pd.DataFrame({**{h: [] for h in header}, **extra, schema.LINE_NO: []})
+            yield empty, out_bad
     finally:
         reader_src.close()
+
+
+def _decode_fallback(batch: pa.RecordBatch, frame: pd.DataFrame, encoding: str) -> np.ndarray:
+    """Decode, in place, the values of ``frame`` that carry escaped bytes; per row, the
+    comma-separated names of the fields so decoded."""
+    fields = np.full(len(frame), "", dtype=object)
+    for name, col in zip(batch.schema.names, batch.columns, strict=True):
+        hit = pc.match_substring_regex(col, _ESCAPED_RE2).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(hit)
+        if not len(rows):
+            continue
+        j = frame.columns.get_loc(name)
+        frame.iloc[rows, j] = [decode_escaped(str(v), encoding) for v in frame.iloc[rows, j]]
+        fields[rows] = np.where(fields[rows] == "", name, fields[rows] + "," + name)
+    return fields
