@@ -507,6 +507,13 @@ def demo_cmd(
 
 def _mount_components() -> None:
     """Sub-apps of the other components (each lives beside its library code)."""
+    from ceasewatch.alerts.cli import (
+        alerts_app,
+        clocks_app,
+        report_daily_pdf_cmd,
+        report_weekly_cmd,
+        watch_cmd,
+    )
     from ceasewatch.fetch_cli import app as fetch_app
     from ceasewatch.fires_cli import app as fires_app
     from ceasewatch.guarantee.cli import app as guarantee_app
@@ -519,6 +526,11 @@ def _mount_components() -> None:
     )
     register_ingest_commands(ingest_app)
     register_report_command(report_app)
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(clocks_app, name="clocks")
+    app.command("watch")(watch_cmd)
+    report_app.command("weekly")(report_weekly_cmd)
+    report_app.command("daily-pdf")(report_daily_pdf_cmd)
 
 
 _mount_components()

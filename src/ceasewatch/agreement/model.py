@@ -41,8 +41,12 @@ KNOWN_KEYS = frozenset(
         "severity",
         "version_label",
         "notes",
+        "escalation",
+        "alerts",
     }
 )
+#: fields the agreement carries for other components (response clocks, alert policy)
+EXTRA_KEYS = ("escalation", "alerts")
 PROHIBITABLE = frozenset({*schema.CATEGORIES, *schema.WEAPON_CLASSES, schema.ANY_MILITARY_ACTIVITY})
 SEVERITY_KEYS = frozenset(
     {
@@ -433,6 +437,11 @@ def parse_agreement(path: Path) -> tuple[Agreement | None, list[Problem]]:
                 good.append(dict(cond))
             severity = tuple(good)
 
+    if any(k in doc for k in EXTRA_KEYS):
+        from ceasewatch.alerts.clocks import escalation_problems
+
+        problems += escalation_problems(doc, yname)
+
     if problems or line is None or effective is None or not parties or not isinstance(name, str):
         if not problems:
             problems.append((yname, "-", "agreement is incomplete"))
@@ -453,6 +462,7 @@ def parse_agreement(path: Path) -> tuple[Agreement | None, list[Problem]]:
         version_label=doc.get("version_label"),
         sha256=sha.hexdigest(),
         source_path=str(yml.resolve()),
+        extra={k: doc[k] for k in EXTRA_KEYS if k in doc},
     )
     return agreement, []
 
@@ -495,6 +505,7 @@ def agreement_to_document(a: Agreement) -> dict[str, Any]:
         "version_label": a.version_label,
         "sha256": a.sha256,
         "source_path": a.source_path,
+        "extra": a.extra,
     }
 
 
@@ -519,4 +530,5 @@ def agreement_from_document(doc: dict[str, Any], *, version: int | None = None) 
         sha256=doc.get("sha256", ""),
         version=version,
         source_path=doc.get("source_path"),
+        extra=doc.get("extra", {}),
     )
