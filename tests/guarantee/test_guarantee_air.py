@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_file
 
 from ceasewatch.guarantee import air_defense as ad
 from ceasewatch.guarantee.importers import (
@@ -21,7 +22,6 @@ from ceasewatch.guarantee.importers import (
 from ceasewatch.guarantee.ingest import ingest_air_alerts, ingest_air_attacks
 from ceasewatch.store import guarantee as sg
 from ceasewatch.store.duckdb import DuckDBStore
-from tests.conftest import shared_file
 
 ATTACKS = ("missile_attacks", "missile_attacks_daily.csv")
 ALERTS = ("air_raid_alerts", "official_data_en.csv")

@@ -7,13 +7,13 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_file
 from pyproj import Geod
 from shapely.geometry import LineString, Polygon, box
 
 from ceasewatch.guarantee import air_defense as ad
 from ceasewatch.guarantee import presence
 from ceasewatch.guarantee.importers import places_from_geonames
-from tests.conftest import shared_file
 
 GEOD = Geod(ellps="WGS84")
 

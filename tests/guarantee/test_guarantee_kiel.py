@@ -8,6 +8,7 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import shared_file
 
 from ceasewatch.guarantee import armaments
 from ceasewatch.guarantee.importers import (
@@ -19,7 +20,6 @@ from ceasewatch.guarantee.importers import (
 from ceasewatch.guarantee.ingest import ingest_kiel
 from ceasewatch.store import guarantee as sg
 from ceasewatch.store.duckdb import DuckDBStore
-from tests.conftest import shared_file
 
 KIEL = ("military_aid_kiel", "Ukraine_Support_Tracker.xlsx")
 

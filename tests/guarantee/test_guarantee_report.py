@@ -10,6 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import yaml
+from conftest import write_agreement
 from typer.testing import CliRunner
 
 from ceasewatch.agreement.store import load_agreement_into
@@ -28,7 +29,6 @@ from ceasewatch.guarantee.ingest import ingest_air_alerts, ingest_air_attacks
 from ceasewatch.report.guarantees import guarantee_summary_lines, report
 from ceasewatch.store import guarantee as sg
 from ceasewatch.store.duckdb import DuckDBStore
-from tests.conftest import write_agreement
 
 START, END = date(2025, 9, 8), date(2025, 10, 5)
 
