@@ -5,15 +5,29 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo-output
 
-.PHONY: setup demo test lint typecheck unit bench clean
+.PHONY: setup demo test lint typecheck unit bench clean browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml web/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,browser]'
+	# the dashboard's MapLibre GL comes from npm at set-up: no CDN at run time
+	if command -v npm >/dev/null; then \
+	  npm ci --prefix web --no-audit --no-fund --loglevel=error && npm run build --prefix web; \
+	else echo "npm not found: the dashboard's assets are not built (the API still works)"; fi
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# Debian's chromium drives the dashboard's browser tests (Playwright's own browser
+# download is not used); installed when missing, as root or with sudo
+browser:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null)"; \
+	else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  ( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null ) \
+	    || echo "could not install chromium: the browser tests will be skipped"; \
+	fi
 
 demo: setup
 	$(BIN)/ceasewatch demo --out $(DEMO_DIR) --store $(DEMO_DIR)/ceasewatch.duckdb
@@ -28,7 +42,7 @@ typecheck: setup
 unit: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
-test: lint typecheck unit
+test: browser lint typecheck unit
 
 bench: setup
 	cd benchmarks && for b in bench_*.py; do echo "== $$b"; ../$(BIN)/python $$b || exit 1; done

@@ -485,6 +485,97 @@ def report_daily(
         out.print(f"{k:>5}: {p}")
 
 
+# --- web service, users, audit --------------------------------------------------------
+user_app = typer.Typer(help="Users of the web service and their API tokens.")
+app.add_typer(user_app, name="user")
+
+
+def _actor() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    store: StoreOpt = None,
+) -> None:
+    """The web service: API (OpenAPI at /docs) and the map dashboard at /."""
+    from ceasewatch.serve.app import run
+    from ceasewatch.serve.settings import ServeSettings
+
+    update: dict[str, Any] = {"host": host, "port": port}
+    if store:
+        update["store"] = store
+    out.print(f"serving {update.get('store') or ServeSettings().store} on http://{host}:{port}/")
+    run(ServeSettings().model_copy(update=update))
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    role: Annotated[str, typer.Option("--role", help="observer | monitor | analyst | admin")],
+    store: StoreOpt = None,
+) -> None:
+    """Add a user with a role (no token yet: `ceasewatch user token NAME`)."""
+    from ceasewatch.store.auth import add_user
+
+    try:
+        with _open(store) as st:
+            user = add_user(st, name, role, actor=_actor())
+    except CeasewatchError as e:
+        _fail(e)
+    out.print(f"added user {user.name} ({user.role})")
+
+
+@user_app.command("token")
+def user_token(name: str, store: StoreOpt = None) -> None:
+    """Issue an API token for a user; it is shown once, and stored only as a hash."""
+    from ceasewatch.store.auth import issue_token
+
+    try:
+        with _open(store) as st:
+            t = issue_token(st, name, actor=_actor())
+    except CeasewatchError as e:
+        _fail(e)
+    out.print(f"token id {t.token_id} for {name} (shown once, keep it safe):")
+    print(t.token)
+
+
+@user_app.command("revoke")
+def user_revoke(token_id: str, store: StoreOpt = None) -> None:
+    """Revoke an API token at once."""
+    from ceasewatch.store.auth import revoke_token
+
+    try:
+        with _open(store) as st:
+            info = revoke_token(st, token_id, actor=_actor())
+    except CeasewatchError as e:
+        _fail(e)
+    out.print(f"revoked token {info.token_id}")
+
+
+@app.command("verify")
+def verify_cmd(store: StoreOpt = None) -> None:
+    """Recompute the audit log's hash chain; name the first broken entry."""
+    from ceasewatch.store.audit import chain_head, verify_chain
+
+    with _open(store) as st:
+        check = verify_chain(st)
+        head = chain_head(st)
+    if not check.ok:
+        console.print(
+            f"[bold red]audit chain broken[/] at entry {check.first_bad_seq}: {check.message}"
+        )
+        raise typer.Exit(code=1)
+    if head is None:
+        out.print("audit log is empty")
+    else:
+        out.print(f"audit chain intact: {head[0]:,} entries, head {head[1]}")
+
+
 # --- demo --------------------------------------------------------------------------------
 @app.command("demo")
 def demo_cmd(

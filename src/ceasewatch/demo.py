@@ -114,6 +114,13 @@ def run_demo(
         f"exports: {exports.resolve()}",
         f"store:   {store_path.resolve()}",
         "",
+        "dashboard: ceasewatch serve --store " + str(store_path) + "  → http://127.0.0.1:8000/",
+        "  (add a user first: ceasewatch user add NAME --role analyst --store "
+        + str(store_path)
+        + "; ceasewatch user token NAME --store "
+        + str(store_path)
+        + ")",
+        "",
         "next: open the report in a browser, or explore the store:",
         f"  ceasewatch --help; ceasewatch violations export -f gpkg -o v.gpkg --store {store_path}",
         f"  ceasewatch report daily --date {inputs.end - pd.Timedelta(days=1):%Y-%m-%d} "

@@ -28,6 +28,7 @@ from ceasewatch.evaluate.rules import violations_from_incidents
 from ceasewatch.evaluate.zones import evaluate_zones
 from ceasewatch.normalize import schema
 from ceasewatch.normalize.timeprec import time_bounds
+from ceasewatch.store.audit import append_audit
 from ceasewatch.store.base import Store
 
 _EVENT_COLS = [
@@ -222,6 +223,7 @@ def evaluate_store(
     *,
     full: bool = False,
     params: CorroborationParams | None = None,
+    actor: str = "evaluate",
 ) -> EvaluationResult:
     """Evaluate what is due in ``store``; ``full`` re-evaluates everything."""
     t0 = time.perf_counter()
@@ -294,6 +296,20 @@ def evaluate_store(
             incident_ids=pd.concat(
                 [incidents[schema.INCIDENT_ID], old_incidents]
             ).drop_duplicates(),
+        )
+        append_audit(
+            store,  # type: ignore[arg-type]  # the audit log needs a SQL store
+            actor=actor,
+            action="evaluate.run",
+            entity="evaluation",
+            entity_id=datetime.now(UTC).isoformat(),
+            payload={
+                "events_evaluated": result.events_evaluated,
+                "events_in_window": len(window),
+                "incidents": len(incidents),
+                "violations": len(violations),
+                "full": full,
+            },
         )
     result.incidents = len(incidents)
     result.violations = len(violations)

@@ -6,6 +6,7 @@ into canonical events plus quarantined rows (line number, reason, raw record).
 
 from __future__ import annotations
 
+import atexit
 import json
 import threading
 from abc import ABC, abstractmethod
@@ -65,16 +66,18 @@ class RowChecks:
         )
 
 
-_LOCAL = threading.local()
+_JSON_LOCK = threading.Lock()
+_JSON_CON: list[duckdb.DuckDBPyConnection] = []
 
 
 def _json_connection() -> duckdb.DuckDBPyConnection:
-    # one in-memory connection per thread: opening one costs tens of milliseconds
-    con = getattr(_LOCAL, "con", None)
-    if con is None:
-        con = duckdb.connect()
-        _LOCAL.con = con
-    return con
+    # one in-memory connection for the process (opening one costs tens of milliseconds),
+    # used under a lock and closed at exit: a connection left to a worker thread's
+    # teardown can abort the interpreter
+    if not _JSON_CON:
+        _JSON_CON.append(duckdb.connect())
+        atexit.register(_JSON_CON[0].close)
+    return _JSON_CON[0]
 
 
 def rows_to_json(frame: pd.DataFrame) -> pd.Series:
@@ -84,12 +87,13 @@ def rows_to_json(frame: pd.DataFrame) -> pd.Series:
     """
     if frame.empty:
         return pd.Series([], index=frame.index, dtype="object")
-    con = _json_connection()
-    con.register("_rows", frame.reset_index(drop=True))
-    try:
-        table = con.sql("SELECT to_json(t) AS j FROM _rows t").to_arrow_table()
-    finally:
-        con.unregister("_rows")
+    with _JSON_LOCK:
+        con = _json_connection()
+        con.register("_rows", frame.reset_index(drop=True))
+        try:
+            table = con.sql("SELECT to_json(t) AS j FROM _rows t").to_arrow_table()
+        finally:
+            con.unregister("_rows")
     return pd.Series(table.column(0).to_pylist(), index=frame.index, dtype="object")
 
 

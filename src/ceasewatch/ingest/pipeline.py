@@ -18,6 +18,7 @@ import pandas as pd
 from ceasewatch.errors import IngestError
 from ceasewatch.ingest.base import EventSource, bad_rows_frame
 from ceasewatch.normalize import schema
+from ceasewatch.store.audit import append_audit
 from ceasewatch.store.base import Store
 
 ProgressHook = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -66,6 +67,7 @@ def ingest_file(
     *,
     progress: ProgressHook | None = None,
     recorded_at: datetime | None = None,
+    actor: str = "ingest",
 ) -> BatchResult:
     """Load ``path`` as ``source`` into ``store`` in one transaction.
 
@@ -73,6 +75,8 @@ def ingest_file(
     ----------
     recorded_at
         When we learned these records (default: now, UTC). Tests set it to replay history.
+    actor
+        Who loaded the file, for the audit log.
     """
     path = Path(path)
     if not path.is_file():
@@ -160,6 +164,23 @@ def ingest_file(
         store.finish_batch(
             batch_id,
             {
+                "loaded": result.loaded,
+                "new_version": result.new_version,
+                "unchanged": result.unchanged,
+                "quarantined": result.quarantined,
+            },
+        )
+        append_audit(
+            store,  # type: ignore[arg-type]  # the audit log needs a SQL store
+            actor=actor,
+            action="ingest.batch",
+            entity="batch",
+            entity_id=str(batch_id),
+            payload={
+                "source": source.name,
+                "file_name": path.name,
+                "file_sha256": sha,
+                "file_bytes": total,
                 "loaded": result.loaded,
                 "new_version": result.new_version,
                 "unchanged": result.unchanged,

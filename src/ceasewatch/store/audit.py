@@ -1,0 +1,247 @@
+"""The append-only audit log: every write leaves an entry chained to the one before.
+
+Each entry stores the SHA-256 of its own content together with the hash of the previous
+entry, so changing, removing or reordering a stored entry breaks the chain from that
+entry on, and :func:`verify_chain` names where. The module offers no update or delete:
+appending is the only write.
+
+What the hash covers, as stored (so a change of any single byte of any column shows)::
+
+    sha256(canonical JSON of [seq, at, actor, action, entity, entity_id, payload, prev_hash])
+
+``at`` is ISO 8601 UTC text and ``payload`` the canonical JSON text of the payload, both
+hashed as the exact strings stored. The first entry's ``prev_hash`` is 64 zeros.
+
+Truncating the tail (deleting the last entries) leaves a valid shorter chain; to detect it,
+publish :func:`chain_head` (e.g. in the daily report) and compare later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Protocol
+
+import duckdb
+
+GENESIS_HASH = "0" * 64
+
+AUDIT_DDL = """
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq BIGINT PRIMARY KEY, "at" TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    entity TEXT NOT NULL, entity_id TEXT NOT NULL, payload TEXT NOT NULL,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+)
+"""
+
+AUDIT_COLUMNS = (
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "entity",
+    "entity_id",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
+class SqlStore(Protocol):
+    """What the audit log (and the user registry) need of a store: its DuckDB connection
+    and its transaction."""
+
+    con: duckdb.DuckDBPyConnection
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+
+
+class ChainCheck(NamedTuple):
+    """Result of :func:`verify_chain`; unpacks as ``ok, first_bad_seq, message``."""
+
+    ok: bool
+    first_bad_seq: int | None
+    message: str
+
+
+class AuditEntry(NamedTuple):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    entity: str
+    entity_id: str
+    payload: str
+    prev_hash: str
+    hash: str
+
+
+def ensure_audit_table(store: SqlStore) -> None:
+    """Create the ``audit_log`` table if the store has none yet."""
+    store.con.execute(AUDIT_DDL)
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON text: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def entry_hash(
+    seq: int,
+    at: str,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    payload: str,
+    prev_hash: str,
+) -> str:
+    """SHA-256 (hex) of one entry's content as stored, chained to ``prev_hash``."""
+    text = canonical_json([seq, at, actor, action, entity, entity_id, payload, prev_hash])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def append_audit(
+    store: SqlStore,
+    *,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: str,
+    payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Append one entry and return its ``seq``.
+
+    Call it inside the same ``store.transaction()`` as the write it records, so that the
+    write and its entry commit together or not at all.
+
+    Parameters
+    ----------
+    actor
+        Who did it: ``user:<name>`` for the API, ``cli:<login>`` for the command line.
+    action
+        What was done, dotted: ``ingest.batch``, ``violation.status``, ``user.add``, ...
+    entity, entity_id
+        The kind and id of the record written (``batch``/``12``, ``violation``/``V…``).
+    payload
+        JSON-able details (no secrets: never a token or its hash).
+    at
+        When (default: now, UTC).
+    """
+    ensure_audit_table(store)
+    at_text = _iso(at or datetime.now(UTC))
+    payload_text = canonical_json(payload or {})
+    with store.transaction():
+        row = store.con.execute(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        seq = int(row[0]) + 1 if row else 1
+        prev = str(row[1]) if row else GENESIS_HASH
+        digest = entry_hash(seq, at_text, actor, action, entity, str(entity_id), payload_text, prev)
+        store.con.execute(
+            "INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?)",
+            [seq, at_text, actor, action, entity, str(entity_id), payload_text, prev, digest],
+        )
+    return seq
+
+
+def iter_audit(store: SqlStore, *, after_seq: int = 0, chunk: int = 10_000) -> Iterator[AuditEntry]:
+    """Entries in ``seq`` order after ``after_seq``, read in chunks (bounded memory)."""
+    ensure_audit_table(store)
+    cols = ", ".join(f'"{c}"' for c in AUDIT_COLUMNS)
+    last = after_seq
+    while True:
+        rows = store.con.execute(
+            f"SELECT {cols} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", [last, chunk]
+        ).fetchall()
+        if not rows:
+            return
+        for r in rows:
+            yield AuditEntry(*r)
+        last = int(rows[-1][0])
+
+
+def audit_entries(store: SqlStore, *, after_seq: int = 0, limit: int = 100) -> list[AuditEntry]:
+    """At most ``limit`` entries after ``after_seq``, in ``seq`` order."""
+    ensure_audit_table(store)
+    cols = ", ".join(f'"{c}"' for c in AUDIT_COLUMNS)
+    rows = store.con.execute(
+        f"SELECT {cols} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?", [after_seq, limit]
+    ).fetchall()
+    return [AuditEntry(*r) for r in rows]
+
+
+def chain_head(store: SqlStore) -> tuple[int, str] | None:
+    """``(seq, hash)`` of the last entry, or None for an empty log: publish it to make a
+    later truncation of the log detectable."""
+    ensure_audit_table(store)
+    row = store.con.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def _self_consistent(e: AuditEntry) -> bool:
+    try:
+        digest = entry_hash(
+            e.seq, e.at, e.actor, e.action, e.entity, e.entity_id, e.payload, e.prev_hash
+        )
+    except (TypeError, ValueError):
+        return False
+    return digest == e.hash
+
+
+def verify_chain(store: SqlStore, *, expected_head: tuple[int, str] | None = None) -> ChainCheck:
+    """Recompute the chain; name the first broken entry.
+
+    Two passes: first every entry's own hash against its content (a changed byte in any
+    column of an entry breaks exactly that entry), then the links (each ``prev_hash`` is
+    the previous entry's hash, ``seq`` runs 1, 2, 3, ... without gap), which catch an
+    entry removed or rewritten with a recomputed hash. ``expected_head`` (a
+    :func:`chain_head` published earlier) also catches a truncated tail.
+    """
+    for e in iter_audit(store):
+        if not _self_consistent(e):
+            msg = (
+                f"audit entry seq {e.seq} ({e.action} {e.entity} {e.entity_id}, at {e.at}) "
+                "was altered: its stored hash does not match its content"
+            )
+            return ChainCheck(False, int(e.seq), msg)
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    n = 0
+    last: AuditEntry | None = None
+    for e in iter_audit(store):
+        if e.seq != expected_seq:
+            msg = (
+                f"audit entry seq {e.seq}: expected seq {expected_seq} "
+                "(an entry is missing or was renumbered)"
+            )
+            return ChainCheck(False, int(e.seq), msg)
+        if e.prev_hash != prev_hash:
+            msg = (
+                f"audit entry seq {e.seq}: its prev_hash does not match the hash of entry "
+                f"{e.seq - 1} (that entry was rewritten, or this one re-linked)"
+            )
+            return ChainCheck(False, int(e.seq), msg)
+        prev_hash = e.hash
+        expected_seq += 1
+        n += 1
+        last = e
+    if expected_head is not None:
+        head_seq, head_hash = expected_head
+        if last is None or last.seq < head_seq:
+            have = 0 if last is None else last.seq
+            msg = f"audit log ends at seq {have}, but the published head is seq {head_seq}"
+            return ChainCheck(False, have + 1, msg)
+        row = store.con.execute("SELECT hash FROM audit_log WHERE seq = ?", [head_seq]).fetchone()
+        if row is None or row[0] != head_hash:
+            msg = f"audit entry seq {head_seq} differs from the published head hash"
+            return ChainCheck(False, head_seq, msg)
+    return ChainCheck(True, None, f"audit chain intact: {n} entries")
