@@ -9,6 +9,7 @@ of that window. Loading an agreement version makes every event due again.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,12 +25,14 @@ from ceasewatch.evaluate.corroborate import (
     corroborate,
     summarise_incidents,
 )
+from ceasewatch.evaluate.decisions import IncidentDecision, apply_incident_decisions
 from ceasewatch.evaluate.rules import violations_from_incidents
 from ceasewatch.evaluate.zones import evaluate_zones
 from ceasewatch.normalize import schema
 from ceasewatch.normalize.timeprec import time_bounds
 from ceasewatch.store.audit import append_audit
 from ceasewatch.store.base import Store
+from ceasewatch.store.decisions import has_decisions_table, list_decisions
 
 _EVENT_COLS = [
     schema.EVENT_ID,
@@ -77,6 +80,13 @@ def _with_fire_classes(store: Store, events: pd.DataFrame) -> pd.DataFrame:
     if classes.empty:
         return events
     return events.merge(classes, on=schema.EVENT_ID, how="left")
+
+
+def _decisions(store: Store) -> list[IncidentDecision]:
+    con = getattr(store, "con", None)
+    if con is None or not has_decisions_table(con):
+        return []
+    return list_decisions(con)
 
 
 def load_agreements(store: Store, *, as_of: datetime | None = None) -> dict[int, Agreement]:
@@ -157,10 +167,22 @@ def incidents_and_violations(
     agreements: dict[int, Agreement],
     models: dict[int, ZoneModel],
     params: CorroborationParams | None = None,
+    decisions: Sequence[IncidentDecision] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Corroborate ``events`` into incidents, locate the incidents, apply the rules of the
-    agreement version in force at each incident's time. Pure: nothing is read or stored."""
+    """Corroborate ``events`` into incidents (then apply the analysts' split and merge
+    ``decisions``), locate the incidents, apply the rules of the agreement version in force
+    at each incident's time. Pure: nothing is read or stored."""
     inc_ids = corroborate(events, params)
+    if decisions:
+        decided = apply_incident_decisions(
+            pd.DataFrame(
+                {"event_id": events[schema.EVENT_ID].to_numpy(), "incident_id": inc_ids.to_numpy()}
+            ),
+            list(decisions),
+        )
+        inc_ids = pd.Series(
+            decided["incident_id"].to_numpy(), index=inc_ids.index, name=schema.INCIDENT_ID
+        )
     incidents = summarise_incidents(events, inc_ids)
     inc_versions = applicable_version(incidents[schema.OCCURRED_AT], agreements)
     inc_zones = _zones_by_version(incidents, inc_versions, models)
@@ -190,13 +212,16 @@ def evaluate_events(
     events: pd.DataFrame,
     agreements: dict[int, Agreement],
     params: CorroborationParams | None = None,
+    decisions: Sequence[IncidentDecision] = (),
 ) -> EvaluationFrames:
     """The whole evaluation of ``events`` in memory (used for "as known at time T")."""
     models = {v: ZoneModel(a) for v, a in agreements.items()}
     versions = applicable_version(events[schema.OCCURRED_AT], agreements)
     zones = _zones_by_version(events, versions, models)
     event_zones = pd.concat([events[[schema.EVENT_ID]], zones], axis=1)
-    incidents, members, violations = incidents_and_violations(events, agreements, models, params)
+    incidents, members, violations = incidents_and_violations(
+        events, agreements, models, params, decisions
+    )
     return EvaluationFrames(event_zones, incidents, members, violations)
 
 
@@ -210,7 +235,8 @@ def evaluate_as_of(
         msg = f"no agreement had been loaded by {as_of.isoformat()}"
         raise CeasewatchError(msg)
     events = _with_fire_classes(store, store.events(columns=_EVENT_COLS, as_of=as_of))
-    frames = evaluate_events(events, agreements, params)
+    decisions = [d for d in _decisions(store) if d.at <= as_of]
+    frames = evaluate_events(events, agreements, params, decisions)
     statuses = store.violation_statuses(as_of=as_of)
     v = frames.violations.merge(statuses, on=schema.VIOLATION_ID, how="left")
     v[schema.STATUS] = v[schema.STATUS].fillna("detected")
@@ -245,6 +271,12 @@ def evaluate_store(
         done["event_id"] + "|" + done["content_sha"] + "|" + done["agreement_version"].astype(str)
     )
     due = ~key_now.isin(key_done) if not full else pd.Series(True, index=events.index)
+    decisions = _decisions(store)
+    # a decision taken since the last evaluation makes its events due again
+    last = store.incidents()["updated_at"].max() if not full else None
+    fresh = [d for d in decisions if last is None or pd.isna(last) or d.at > last]
+    if fresh:
+        due |= events[schema.EVENT_ID].isin({e for d in fresh for e in d.event_ids})
     result.events_evaluated = int(due.sum())
     if not due.any():
         result.seconds = time.perf_counter() - t0
@@ -277,11 +309,13 @@ def evaluate_store(
         ]
         extra = old.loc[old["incident_id"].isin(touched), "event_id"]
         in_window |= events[schema.EVENT_ID].isin(extra)
+        # every event a decision names, so that the decision can be applied whole
+        in_window |= events[schema.EVENT_ID].isin({e for d in decisions for e in d.event_ids})
     window = events[in_window]
     result.events_in_window = len(window)
 
     incidents, members, violations = incidents_and_violations(
-        _keep_anchors(window, old), agreements, models, params
+        _keep_anchors(window, old), agreements, models, params, decisions
     )
 
     with store.transaction():
