@@ -358,3 +358,45 @@ def test_zones_unchanged_by_reprojection(
     keep = ~near_edge
     assert list(before["zone"][keep]) == list(after["zone"][keep])
     np.testing.assert_allclose(after["distance_to_line_km"].to_numpy(), d, rtol=0, atol=1e-3)
+
+
+# --- the fast method against the same truths ---------------------------------------------
+
+
+def test_fast_distance_matches_geodesic_truth_and_shapely(model: ZoneModel) -> None:
+    lon, lat = random_points_around(TEST_LINE, 2_000, 200.0, seed=20240602)
+    got_m = (
+        evaluate_zones(lon, lat, model, method="fast")["distance_to_line_km"].to_numpy() * 1_000.0
+    )
+    assert_close_to_geodesic(got_m, geodesic_distance_to_line(lon, lat, TEST_LINE))
+    exact = shapely_distance_m(lon, lat, TEST_LINE, model.crs)
+    np.testing.assert_allclose(got_m, exact, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("offset_m", "zone"),
+    [
+        (15_000.0, "disengagement"),
+        (15_001.0, "artillery"),
+        (140_000.0, "heavy_mlrs"),
+        (140_001.0, "outside"),
+    ],
+)
+def test_fast_band_edges_are_inclusive(model: ZoneModel, offset_m: float, zone: str) -> None:
+    lon, lat, planar = offset_points(model, TEST_LINE, offset_m)
+    keep = np.abs(planar - offset_m) < 1e-6
+    z = evaluate_zones(lon[keep], lat[keep], model, method="fast")
+    np.testing.assert_allclose(z["distance_to_line_km"], offset_m / 1_000.0, rtol=0, atol=1e-6)
+    assert list(z["zone"]) == [zone] * int(keep.sum())
+
+
+def test_fast_folded_line_is_still_exact(tmp_path: Path) -> None:
+    coords = folded_line()
+    m = ZoneModel(load_agreement(write_agreement(tmp_path / "f", line=coords, control=False)))
+    lon, lat = random_points_around(coords, 1_000, 60.0, seed=17)
+    rng = np.random.default_rng(18)
+    lon = np.concatenate([lon, rng.uniform(36.0, 36.3, 300)])
+    lat = np.concatenate([lat, rng.uniform(48.0, 48.36, 300)])
+    got_m = evaluate_zones(lon, lat, m, method="fast")["distance_to_line_km"].to_numpy() * 1_000.0
+    assert_close_to_geodesic(got_m, geodesic_distance_to_line(lon, lat, coords))
+    np.testing.assert_allclose(got_m, shapely_distance_m(lon, lat, coords, m.crs), atol=1e-3)
