@@ -625,6 +625,8 @@ def build_daily_report(
         by_zone = [dataclasses.replace(r, coverage=note) for r in by_zone]
         total = dataclasses.replace(total, coverage=note)
     by_category = _count_rows(vio, schema.CATEGORY, **kwargs)
+    if sector_coverage is not None:
+        by_category = [dataclasses.replace(r, coverage=note) for r in by_category]
     zones = tuple(r.label for r in by_zone)
     extra_zones = sorted(set(vio[schema.ZONE]) - set(zones))  # zones seen only > 7 days ago
     zones = (*zones, *extra_zones)
