@@ -235,7 +235,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/coverage",
         "observer",
         lambda c, d, i: ("/api/coverage", None),
-        (501,),
+        (200,),
         lambda c, d: ("/api/coverage?since=yesterday", None),
     ),
     Route(

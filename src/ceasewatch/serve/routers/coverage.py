@@ -1,9 +1,10 @@
-"""``/api/coverage``: how much was observed, per source, sector and day.
+"""``/api/coverage``: how much was observed, per source, sector and report day.
 
-A quiet day with no coverage is not a calm day. The store does not hold observation
-coverage yet (observation hours, cloud-free satellite passes): until it has a
-``coverage`` table, ``GET /api/coverage`` answers 501 and says so. What the store does
-know, records received per source, day and sector, is at ``/api/coverage/received``.
+A quiet day with no coverage is not a calm day. ``GET /api/coverage`` gives records
+received and hours observed (field reports) per source, sector and report day, with
+``observed`` false for a sector-day no source covered (the same table as
+``ceasewatch coverage export``). Records received per UTC day are at
+``/api/coverage/received``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from ceasewatch.errors import CeasewatchError
+from ceasewatch.report.export import coverage_from_store
 from ceasewatch.serve.auth import Ctx, Observer, role_doc
-from ceasewatch.serve.errors import NotImplementedApiError
+from ceasewatch.serve.errors import InvalidRequestError
 from ceasewatch.serve.models import error_responses
-from ceasewatch.serve.output import json_response, record
+from ceasewatch.serve.output import json_response
 from ceasewatch.serve.params import CoverageParams
-from ceasewatch.serve.queries import has_table, records_received
+from ceasewatch.serve.queries import records_received
 
 router = APIRouter(prefix="/api/coverage", tags=["coverage"])
 
@@ -26,22 +29,27 @@ COVERAGE_ROW_LIMIT = 100_000
 
 @router.get(
     "",
-    summary="Observation coverage per source, sector and day (501 until the store has it)",
+    summary="Records received and hours observed per source, sector and report day",
     openapi_extra=role_doc("observer"),
-    responses=error_responses(401, 403, 422, 501),
+    responses=error_responses(401, 403, 422),
 )
 def coverage(ctx: Ctx, user: Observer, params: Annotated[CoverageParams, Query()]) -> Response:
-    con = ctx.reader()
-    if not has_table(con, "coverage"):
-        msg = (
-            "observation coverage (observation hours, cloud-free satellite passes) is not in "
-            "the store yet: the store has no coverage table. Records received per source, "
-            "day and sector are at /api/coverage/received"
-        )
-        raise NotImplementedApiError(msg, detail={"see": "/api/coverage/received"})
-    cur = con.execute(f"SELECT * FROM coverage LIMIT {COVERAGE_ROW_LIMIT}")
-    cols = tuple(d[0] for d in cur.description or ())
-    return json_response({"coverage": [record(cols, r) for r in cur.fetchall()]})
+    with ctx.locked() as store:
+        try:
+            table = coverage_from_store(store)
+        except CeasewatchError as e:
+            raise InvalidRequestError(str(e)) from e
+    if params.since is not None:
+        table = table[table["day"] >= params.since.date().isoformat()]
+    if params.until is not None:
+        table = table[table["day"] < params.until.date().isoformat()]
+    if params.source:
+        table = table[table["source"].isin(params.source.split(","))]
+    if params.sector:
+        table = table[table["sector"].isin(params.sector.split(","))]
+    table = table.head(COVERAGE_ROW_LIMIT)
+    rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    return json_response({"coverage": rows})
 
 
 @router.get(
