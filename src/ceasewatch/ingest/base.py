@@ -125,6 +125,9 @@ class EventSource(ABC):
     title: ClassVar[str]
     #: columns a file must have to be of this format
     required_columns: ClassVar[frozenset[str]]
+    #: encoding of the bytes of a CSV file that are not valid UTF-8 (None: such a file
+    #: cannot be read); the rows are loaded with their decoded text and a note
+    fallback_encoding: ClassVar[str | None] = None
 
     def read_chunks(
         self, path: Path, *, on_read: ProgressFn | None = None
@@ -132,7 +135,9 @@ class EventSource(ABC):
         """Raw text rows in chunks (CSV by default; JSON sources override)."""
         header = read_header(path)
         check_columns(path, header, self.required_columns, self.title)
-        yield from iter_csv_chunks(path, header, on_read=on_read)
+        yield from iter_csv_chunks(
+            path, header, on_read=on_read, fallback_encoding=self.fallback_encoding
+        )
 
     @abstractmethod
     def normalize(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

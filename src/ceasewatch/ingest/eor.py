@@ -30,9 +30,7 @@ notes say which fields were.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,7 +43,6 @@ from ceasewatch.ingest.base import (
     rows_to_json,
     to_float,
 )
-from ceasewatch.ingest.csvstream import BadRow, ProgressFn
 from ceasewatch.normalize import schema, vocab
 
 FALLBACK_ENCODING = "cp1252"
@@ -78,14 +75,7 @@ class EyesOnRussiaSource(EventSource):
     title = "CIR Eyes on Russia incidents CSV"
     required_columns = frozenset({"entry", "date", "event_group", "title", "lat", "lon"})
 
-    def read_chunks(
-        self, path: Path, *, on_read: ProgressFn | None = None
-    ) -> Iterator[tuple[pd.DataFrame, list[BadRow]]]:
-        header = csvstream.read_header(path)
-        csvstream.check_columns(path, header, self.required_columns, self.title)
-        yield from csvstream.iter_csv_chunks(
-            path, header, on_read=on_read, fallback_encoding=FALLBACK_ENCODING
-        )
+    fallback_encoding = FALLBACK_ENCODING
 
     def normalize(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         cols = [c for c in raw.columns if c not in (schema.LINE_NO, csvstream.FALLBACK_FIELDS)]

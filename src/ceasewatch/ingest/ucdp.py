@@ -30,8 +30,7 @@ row is loaded, and its notes name the fields that were decoded that way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -45,7 +44,6 @@ from ceasewatch.ingest.base import (
     rows_to_json,
     to_float,
 )
-from ceasewatch.ingest.csvstream import BadRow, ProgressFn
 from ceasewatch.normalize import schema, vocab
 from ceasewatch.normalize.timeprec import PRECISION_SPAN_S
 
@@ -98,14 +96,7 @@ class UcdpSource(EventSource):
         }
     )
 
-    def read_chunks(
-        self, path: Path, *, on_read: ProgressFn | None = None
-    ) -> Iterator[tuple[pd.DataFrame, list[BadRow]]]:
-        header = csvstream.read_header(path)
-        csvstream.check_columns(path, header, self.required_columns, self.title)
-        yield from csvstream.iter_csv_chunks(
-            path, header, on_read=on_read, fallback_encoding=FALLBACK_ENCODING
-        )
+    fallback_encoding = FALLBACK_ENCODING
 
     def normalize(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         cols = [c for c in raw.columns if c not in (schema.LINE_NO, csvstream.FALLBACK_FIELDS)]
