@@ -286,3 +286,19 @@ def test_page_size_is_bounded(shared_client: TestClient, demo_store: DemoStore) 
         "/api/events?zone=" + ",".join(["z"] * 21), headers=headers_for(demo_store, "observer")
     )
     assert r.status_code == 422
+
+
+def test_guarantee_routes(shared_client: TestClient, demo_store: DemoStore) -> None:
+    doc = _get(shared_client, demo_store, "/api/guarantees?as_of=2025-10-05").json()
+    assert "commitments" in doc["tables"] and doc["as_of"] == "2025-10-05"
+    table = _get(shared_client, demo_store, "/api/guarantees/tables/commitments").json()
+    n = _frame(shared_client, "SELECT count(*) AS n FROM commitments")
+    assert len(table["rows"]) == n["n"][0]
+    csv = _get(shared_client, demo_store, "/api/guarantees/tables/commitments?format=csv").text
+    assert len(csv.strip().splitlines()) == n["n"][0] + 1
+    missing = shared_client.get(
+        "/api/guarantees/tables/nope", headers=headers_for(demo_store, "observer")
+    )
+    assert missing.status_code == 404 and "commitments" in missing.json()["error"]["message"]
+    html = _get(shared_client, demo_store, "/api/guarantees/report?as_of=2025-10-05").text
+    assert "data:image/png;base64" in html and "https://" not in html
