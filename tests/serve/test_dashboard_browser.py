@@ -130,6 +130,9 @@ def test_dashboard_five_steps(
     assert page.evaluate("window.cw.state.incidents.length") > 0
     assert page.locator("#daily-chart svg rect").count() > 0
     assert "source" in page.inner_text("#coverage")
+    # the guarantee section shows the working group's scorecard
+    page.wait_for_selector("#guarantees table", timeout=15_000)
+    assert "committed" in page.inner_text("#guarantees")
     _shot(page, tmp_path, "01-map")
 
     # 2. filter by zone: everything shown is in that zone

@@ -403,9 +403,14 @@ async function loadCoverage() {
   }
   let note = "";
   try {
-    await api("/api/coverage");
+    const cov = await api(`/api/coverage?${p}`);
+    const unobserved = new Set();
+    for (const r of cov.coverage) if (!r.observed) unobserved.add(`${r.sector} ${r.day}`);
+    note = unobserved.size
+      ? `<p class="error">${unobserved.size} sector-day(s) not observed by any source: not calm days, unknown ones.</p>`
+      : '<p class="muted">Every sector was observed on every day of this window.</p>';
   } catch (e) {
-    if (e.status === 501) note = '<p class="muted">Observation hours and satellite passes are not in the store yet; records received stand in. A quiet day without records is not a calm day.</p>';
+    note = `<p class="muted">coverage per sector unavailable: ${esc(e.message)}</p>`;
   }
   $("#coverage").innerHTML = `<table><tr><th>source</th><th>records</th><th>days</th></tr>${rows || '<tr><td colspan="3">no records in this window</td></tr>'}</table>${note}`;
 }
@@ -490,6 +495,34 @@ async function openIncident(incidentId) {
 
 // --- start ------------------------------------------------------------------------
 
+async function loadGuarantees() {
+  const data = await api("/api/guarantees");
+  const rows = data.scorecard
+    .map(
+      (r) =>
+        `<tr><td>${esc(r.guarantor)}</td><td>${esc(r.component)}</td><td>${r.n_commitments}</td>` +
+        `<td>${r.n_delivered + r.n_deployed}</td><td>${r.n_overdue ? `<span class="error">${r.n_overdue}</span>` : 0}</td></tr>`,
+    )
+    .join("");
+  $("#guarantee-count").textContent = data.overdue.length ? `(${data.overdue.length} overdue)` : "";
+  $("#guarantees").innerHTML = rows
+    ? `<table><tr><th>guarantor</th><th>component</th><th>committed</th><th>delivered</th><th>overdue</th></tr>${rows}</table>`
+    : '<p class="muted">no commitments in the ledger</p>';
+}
+
+async function openGuaranteeReport() {
+  // the report needs the token, so it is fetched here and shown from a local copy
+  const r = await fetch("/api/guarantees/report", {
+    headers: { Authorization: `Bearer ${cw.state.token}` },
+  });
+  if (!r.ok) {
+    toast(`scorecard report: HTTP ${r.status}`, true);
+    return;
+  }
+  const url = URL.createObjectURL(new Blob([await r.text()], { type: "text/html" }));
+  window.open(url, "_blank");
+}
+
 async function start() {
   const config = await api("/api/config");
   cw.state.config = config;
@@ -512,6 +545,11 @@ async function start() {
   }
   await loadAgreement();
   await reload();
+  try {
+    await loadGuarantees();
+  } catch (e) {
+    $("#guarantees").innerHTML = `<p class="muted">${esc(e.message)}</p>`;
+  }
   document.body.dataset.ready = "1";
 }
 
@@ -541,6 +579,7 @@ function wire() {
     debounced();
   });
   $("#incident-close").addEventListener("click", () => ($("#incident-panel").hidden = true));
+  $("#guarantee-report-btn").addEventListener("click", () => openGuaranteeReport().catch((e) => toast(e.message, true)));
   $("#review-queue").addEventListener("click", async (ev) => {
     const btn = ev.target.closest("button");
     if (!btn) return;
