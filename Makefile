@@ -45,6 +45,7 @@ unit: setup
 test: browser lint typecheck unit
 
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	cd benchmarks && for b in bench_*.py; do echo "== $$b"; ../$(BIN)/python $$b || exit 1; done
 
 clean:
