@@ -46,6 +46,8 @@ from pyproj import Geod, Transformer
 from shapely.geometry import LineString, Point, Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
+from ceasewatch.ingest.field_report import FIELDS as FIELD_REPORT_LAYOUT
+
 __all__ = [
     "ACLED_COLUMNS",
     "FIELD_REPORT_FIELDS",
@@ -112,25 +114,7 @@ FIRMS_VIIRS_COLUMNS: Final = (
     "daynight",
 )
 #: a field-report observation (docs/field-reports.md), in the documented order
-FIELD_REPORT_FIELDS: Final = (
-    "report_id",
-    "observation_id",
-    "observer_id",
-    "observer_lon",
-    "observer_lat",
-    "window_start",
-    "window_end",
-    "kind",
-    "count",
-    "bearing_deg",
-    "distance_min_km",
-    "distance_max_km",
-    "weapon_class",
-    "assessment",
-    "reliability",
-    "credibility",
-    "notes",
-)
+FIELD_REPORT_FIELDS: Final = FIELD_REPORT_LAYOUT
 #: the ground truth, one row per incident; ``day`` is the local (Europe/Kyiv) date,
 #: ``source_ids`` the ';'-joined ids of every record that reports the incident: ACLED
 #: ``event_id_cnty``, FIRMS ``latitude,longitude,acq_date,acq_time`` exactly as written,

@@ -10,7 +10,7 @@ import atexit
 import json
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -105,6 +105,42 @@ def bad_rows_frame(bad: list[BadRow]) -> pd.DataFrame:
             schema.RAW: [json.dumps({"_text": b.text}, ensure_ascii=False) for b in bad],
         }
     )
+
+
+RecordsFrame = Callable[[list[object], list[int]], tuple[pd.DataFrame, list[BadRow]]]
+
+
+def iter_json_lines(
+    path: Path,
+    to_frame: RecordsFrame,
+    *,
+    chunk_records: int,
+    on_read: ProgressFn | None = None,
+) -> Iterator[tuple[pd.DataFrame, list[BadRow]]]:
+    """A JSON Lines file in chunks of ``chunk_records`` objects, streamed; a line that is
+    not valid JSON (or not UTF-8) is a bad row with its line number. ``to_frame`` turns
+    the parsed objects and their line numbers into the source's raw frame."""
+    records: list[object] = []
+    lines: list[int] = []
+    bad: list[BadRow] = []
+    with open(path, "rb") as fh:
+        for i, line in enumerate(fh, start=1):
+            if on_read is not None:
+                on_read(len(line))
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line.decode("utf-8")))
+                lines.append(i)
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                text = line.decode("utf-8", "replace").rstrip("\r\n")
+                bad.append(BadRow(i, f"not valid JSON: {e}", text))
+            if len(records) >= chunk_records:
+                frame, more = to_frame(records, lines)
+                yield frame, bad + more
+                records, lines, bad = [], [], []
+    frame, more = to_frame(records, lines)
+    yield frame, bad + more
 
 
 def empty_events() -> pd.DataFrame:

@@ -26,6 +26,7 @@ from ceasewatch.ingest import csvstream
 from ceasewatch.ingest.base import (
     EventSource,
     RowChecks,
+    iter_json_lines,
     register_source,
     rows_to_json,
     to_float,
@@ -150,27 +151,9 @@ class ClaimSource(EventSource):
     def _read_jsonl(
         self, path: Path, on_read: ProgressFn | None
     ) -> Iterator[tuple[pd.DataFrame, list[BadRow]]]:
-        records: list[object] = []
-        lines: list[int] = []
-        bad: list[BadRow] = []
-        with open(path, "rb") as fh:
-            for i, line in enumerate(fh, start=1):
-                if on_read is not None:
-                    on_read(len(line))
-                if not line.strip():
-                    continue
-                try:
-                    records.append(json.loads(line.decode("utf-8")))
-                    lines.append(i)
-                except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                    text = line.decode("utf-8", "replace").rstrip("\r\n")
-                    bad.append(BadRow(i, f"not valid JSON: {e}", text))
-                if len(records) >= self.chunk_records:
-                    frame, more = _records_frame(records, lines)
-                    yield frame, bad + more
-                    records, lines, bad = [], [], []
-        frame, more = _records_frame(records, lines)
-        yield frame, bad + more
+        return iter_json_lines(
+            path, _records_frame, chunk_records=self.chunk_records, on_read=on_read
+        )
 
     def normalize(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         # the raw record is the claim as written: before absent fields are filled in
