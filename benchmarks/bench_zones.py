@@ -33,7 +33,8 @@ from shapely.ops import split
 
 from ceasewatch.agreement.geometry import ZoneModel
 from ceasewatch.agreement.model import Agreement, ZoneBand
-from ceasewatch.evaluate.zones import evaluate_zones, evaluate_zones_reference
+from ceasewatch.evaluate import zones as zones_mod
+from ceasewatch.evaluate.zones import evaluate_zones, evaluate_zones_reference, warm_up
 from ceasewatch.normalize.crs import to_metric, to_wgs84
 
 WIDTHS = (15.0, 50.0, 70.0, 140.0)
@@ -170,6 +171,14 @@ def main() -> None:
         if model.fast_projection
         else "projection by pyproj"
     )
+    # the compiled kernels: compiled, or loaded from numba's disk cache, once per process
+    t_warm = warm_up()
+    print(
+        "numpy path (numba unavailable)"
+        if t_warm is None
+        else f"numba kernels ready in {t_warm:.2f} s (compile or cache load; once per process, "
+        "not in the throughput)"
+    )
     lon, lat = random_events(model, args.events, seed=3)
 
     times = []
@@ -234,7 +243,8 @@ def main() -> None:
     print(
         f"zones events={args.events} throughput={rate:,.0f} events/s "
         f"peak_rss={peak_rss_mb():,.0f} MB ratio_to_baseline={rate / base_rate:.2f} "
-        f"cores={os.cpu_count()}"
+        f"cores={os.cpu_count()} engine={'numba' if zones_mod.USE_NUMBA else 'numpy'} "
+        f"load={os.getloadavg()[0]:.1f}"
     )
 
 

@@ -2,16 +2,23 @@
 for every point and distances within a millimetre (both round to the millimetre), on
 random and adversarial points: exactly on band edges, on the line and its vertices, beyond
 its ends, in a tightly folded line, on the index's cell boundaries, outside the fast
-method's box, NaN; and its polynomial projection agrees with pyproj."""
+method's box, NaN; and its polynomial projection agrees with pyproj.
+
+Every test runs twice: through the compiled numba kernel and through the numpy path (the
+fallback without numba); the kernel also gives the numpy path's results to the bit."""
 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 import pytest
 import shapely
 from conftest import TEST_LINE, write_agreement
@@ -35,6 +42,18 @@ from ceasewatch.normalize.crs import to_metric, to_wgs84
 
 WGS84 = CRS.from_epsg(4326)
 Arr = npt.NDArray[np.float64]
+
+
+@pytest.fixture(scope="module", params=["numba", "numpy"], autouse=True)
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The fast method through the compiled kernel, then through the numpy path."""
+    use = request.param == "numba"
+    # numba is a declared dependency: its kernel must be there, not silently skipped
+    assert not use or zones_mod._kernel is not None, "numba kernel failed to import"
+    before = zones_mod.USE_NUMBA
+    zones_mod.USE_NUMBA = use
+    yield str(request.param)
+    zones_mod.USE_NUMBA = before
 
 
 @pytest.fixture(scope="module")
@@ -359,3 +378,99 @@ def test_fast_zones_unchanged_by_reprojection(
     near_edge = (np.abs(d[:, None] - model.widths_km[None, :]) <= 0.001).any(axis=1)
     assert list(before["zone"][~near_edge]) == list(after["zone"][~near_edge])
     np.testing.assert_allclose(after["distance_to_line_km"].to_numpy(), d, rtol=0, atol=1e-3)
+
+
+# --- the compiled kernel against the numpy path ------------------------------------------
+
+
+def _both(model: ZoneModel, lon: Arr, lat: Arr, **kw: object) -> tuple[pd.DataFrame, pd.DataFrame]:
+    before = zones_mod.USE_NUMBA
+    try:
+        zones_mod.USE_NUMBA = True
+        k = evaluate_zones(lon, lat, model, method="fast", **kw)  # type: ignore[arg-type]
+        zones_mod.USE_NUMBA = False
+        n = evaluate_zones(lon, lat, model, method="fast", **kw)  # type: ignore[arg-type]
+    finally:
+        zones_mod.USE_NUMBA = before
+    return k, n
+
+
+def test_kernel_equals_numpy_path_to_the_bit(model: ZoneModel, folded: ZoneModel) -> None:
+    lon, lat = random_points_around(TEST_LINE, 20_000, 300.0, seed=41)
+    elon, elat = offsets_from_segments(model, [0.0, 15_000.0, 15_000.0004, 50_000.0, 140_000.0])
+    lon = np.concatenate([lon, elon, [np.nan, 0.0, 35.0]])
+    lat = np.concatenate([lat, elat, [48.0, 0.0, np.nan]])
+    for m in (model, folded):
+        k, n = _both(m, lon, lat)
+        pd.testing.assert_frame_equal(k, n)
+        np.testing.assert_array_equal(
+            k["distance_to_line_km"].to_numpy(), n["distance_to_line_km"].to_numpy()
+        )
+
+
+def test_kernel_without_its_polynomials(model: ZoneModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a projection with more terms than the kernel takes: numpy projects, the kernel does
+    # the rest
+    monkeypatch.setattr(zones_mod, "_kernel_projection", lambda m: None)
+    lon, lat = random_points_around(TEST_LINE, 3_000, 250.0, seed=42)
+    fp = model.fast_projection
+    assert fp is not None
+    lon = np.concatenate([lon, [np.nan, fp.box[0] - 0.5, 35.0]])
+    lat = np.concatenate([lat, [48.0, 48.0, fp.box[3] + 0.5]])
+    assert_same(model, lon, lat)
+
+
+def test_kernel_threads_give_the_same(model: ZoneModel) -> None:
+    lon, lat = random_points_around(TEST_LINE, 30_000, 200.0, seed=43)
+    one = evaluate_zones(lon, lat, model, method="fast", workers=1)
+    two = evaluate_zones(lon, lat, model, method="fast", workers=2)
+    many = evaluate_zones(lon, lat, model, method="fast", workers=64)
+    pd.testing.assert_frame_equal(one, two)
+    pd.testing.assert_frame_equal(one, many)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 65_535, 65_536, 65_537, 200_003])
+def test_kernel_label_strings(n: int) -> None:
+    if zones_mod._kernel is None:
+        pytest.skip("numba not importable: no kernel to test")
+    labels = ("a", "", None, "heavy_mlrs", "a label longer than sixteen bytes", "zone é ✓")
+    rng = np.random.default_rng(n)
+    for dtype in (np.int8, np.int16):
+        codes = rng.integers(0, len(labels), n).astype(dtype)
+        if n > 10:
+            codes[-10:] = 4  # the longest at the very end of the last block
+        got = zones_mod._kernel_strings(codes, labels)
+        got.validate(full=True)
+        want = pa.array([labels[c] for c in codes], type=pa.large_string())
+        assert got.equals(want)
+        assert got.null_count == want.null_count
+    no_null = zones_mod._kernel_strings(np.zeros(n, dtype=np.int8), ("x", "y"))
+    assert no_null.null_count == 0 and no_null.equals(pa.array(["x"] * n, pa.large_string()))
+
+
+def test_warm_up_reports_the_compile_time() -> None:
+    t = zones_mod.warm_up()
+    if zones_mod._kernel is None or not zones_mod.USE_NUMBA:
+        assert t is None
+    else:
+        assert t is not None and t >= 0.0
+
+
+def test_numpy_fallback_when_numba_cannot_be_imported(tmp_path: Path) -> None:
+    # numba blocked in a fresh interpreter: a warning, then the numpy path, same answers
+    code = (
+        "import sys, warnings\n"
+        "sys.modules['numba'] = None\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    from ceasewatch.evaluate import zones\n"
+        "assert not zones.USE_NUMBA and zones._kernel is None\n"
+        "assert any('numba unavailable' in str(x.message) for x in w), [str(x.message) for x in w]\n"
+        "assert zones.warm_up() is None\n"
+        "print('fallback ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert "fallback ok" in out.stdout

@@ -14,14 +14,24 @@ Two exact methods give the same answers:
   within a centimetre of a band edge, outside the grids or with NaN coordinates go through
   the reference, so zones are identical and distances agree to well under a millimetre
   before the rounding both apply.
+
+The fast method runs as one compiled loop over the events (numba, parallel over the cores;
+``_zones_kernel.py``) doing exactly the operations of the numpy code below, which remains
+as the fallback when numba cannot be imported (a warning says so) and as the
+kernel's check in the tests. The kernels compile on first use or load from numba's disk
+cache; :func:`warm_up` does that ahead of time and says how long it took.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from types import ModuleType
 from typing import Literal, cast
 
 import numpy as np
@@ -37,11 +47,24 @@ from ceasewatch.agreement.geometry import (
     ZONE_MASK,
     ZONE_SHIFT,
     DistanceIndex,
+    FastProjection,
     LabelRaster,
     ZoneModel,
 )
 from ceasewatch.normalize import schema
 from ceasewatch.normalize.crs import to_metric
+
+_kernel: ModuleType | None
+try:
+    from ceasewatch.evaluate import _zones_kernel as _kernel
+except Exception as exc:  # numba missing or unusable: the numpy path (slower)
+    _kernel = None
+    warnings.warn(
+        f"numba unavailable ({type(exc).__name__}: {exc}); zone evaluation falls back to "
+        "numpy, several times slower",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 Method = Literal["auto", "fast", "reference"]
 
@@ -59,6 +82,8 @@ _POW2 = np.ldexp(1.0, np.arange(64))
 #: the reference's pieces (pyproj transformers, GEOS prepared polygons) are used from one
 #: worker thread at a time; few points go through them
 _EXACT = threading.Lock()
+#: run the fast method through the compiled kernels (False: the numpy path)
+USE_NUMBA = _kernel is not None
 
 
 # --- the reference ---------------------------------------------------------------------------
@@ -424,6 +449,282 @@ def _prepare(model: ZoneModel, *, side: bool, sector: bool) -> None:
         _ = model.sector_raster
 
 
+# --- the fast method, compiled ---------------------------------------------------------------
+
+_F64 = np.float64
+
+
+def _ro(a: npt.ArrayLike, dtype: npt.DTypeLike) -> npt.NDArray[np.generic]:
+    """A read-only contiguous view (one compiled signature whatever the caller passes)."""
+    v = np.ascontiguousarray(a, dtype=dtype).ravel().view()
+    v.flags.writeable = False
+    return v
+
+
+_NO_F64 = _ro(np.zeros(1), _F64)
+_NO_RHO = _ro(np.zeros(_kernel.RHO_TERMS if _kernel else 1), _F64)
+_NO_SIN_COS = _ro(np.zeros(_kernel.SIN_COS_TERMS if _kernel else 1), _F64)
+
+
+def _padded(coef: npt.NDArray[np.float64], terms: int) -> npt.NDArray[np.float64]:
+    """Polynomial coefficients (highest power first) with leading zeros to ``terms``."""
+    return np.concatenate([np.zeros(terms - len(coef)), coef])
+
+
+def _kernel_projection(model: ZoneModel) -> FastProjection | None:
+    """The model's polynomial projection if the kernel can evaluate it (else pyproj)."""
+    fp = model.fast_projection
+    if fp is None or _kernel is None:
+        return None
+    if len(fp.rho) > _kernel.RHO_TERMS or max(len(fp.sin), len(fp.cos)) > _kernel.SIN_COS_TERMS:
+        return None
+    return fp
+
+
+def _raster_args(raster: LabelRaster | None, constant: int) -> tuple[object, ...]:
+    """A label raster as the kernel takes it; None: ``constant`` everywhere."""
+    if raster is None:
+        return (
+            _ro([0.0, 0.0, 1.0], _F64),
+            _ro([1, 1], np.int64),
+            _ro([constant], np.int32),
+            _ro([-1], np.int16),
+        )
+    return (
+        _ro([raster.lon0, raster.lat0, raster.inv_cell], _F64),
+        _ro([raster.nx, raster.ny], np.int64),
+        _ro(raster.top, np.int32),
+        _ro(raster.sub, np.int16),
+    )
+
+
+def _model_args(model: ZoneModel, *, side: bool, sector: bool) -> tuple[object, ...]:
+    """The model's structures as the evaluation kernel takes them (after ``projected``)."""
+    fp = _kernel_projection(model)
+    if fp is None:
+        proj: tuple[object, ...] = (_ro([0.0, 0.0, -1.0, -1.0], _F64), 0.0, 0.0)
+        proj += (_NO_RHO, _NO_SIN_COS, _NO_SIN_COS, 0.0, 0.0)
+    else:
+        assert _kernel is not None
+        proj = (_ro(fp.box, _F64), float(fp.lon_0), float(fp.lat_mid))
+        proj += (_ro(_padded(fp.rho, _kernel.RHO_TERMS), _F64),)
+        proj += (_ro(_padded(fp.sin, _kernel.SIN_COS_TERMS), _F64),)
+        proj += (_ro(_padded(fp.cos, _kernel.SIN_COS_TERMS), _F64),)
+        proj += (float(fp.x_0), float(fp.y_0))
+    ix = model.distance_index
+    s = ix.segments
+    w = np.asarray(model.widths_km, dtype=float)
+    index: tuple[object, ...] = (float(ix.x0), float(ix.y0), float(ix.inv_cell), int(ix.n_top))
+    index += (_ro(ix.top, np.int32), _ro(ix.sub, np.int32), _ro(ix.candidates, np.int32))
+    index += (_ro(np.column_stack([s.x0, s.y0, s.dx, s.dy, s.il2]), _F64),)
+    index += (_ro(w, _F64), bool(len(w) <= ZONE_MASK and np.all(np.diff(w) > 0)))
+    index += (float(EDGE_TOLERANCE_M),)
+    n_side = len(model.side_labels) - 2
+    side_r = _raster_args(model.side_raster if side else None, n_side)
+    sector_r = _raster_args(model.sector_raster if sector else None, 0)
+    return (*proj, *index, *side_r, *sector_r, bool(sector), int(LABEL_SUB))
+
+
+class _Threads:
+    """numba threads for this thread's kernel calls within the block (None: all), handing
+    out the kernels' blocks of events one by one (a thread descheduled on a busy machine
+    does not hold the others up)."""
+
+    def __init__(self, workers: int | None) -> None:
+        self.workers = workers
+        self.prev = 0
+        self.prev_chunk = 0
+
+    def __enter__(self) -> None:
+        if _kernel is None:
+            return
+        self.prev_chunk = _kernel.set_chunksize(1)
+        if self.workers is not None:
+            self.prev = _kernel.set_threads(self.workers)
+
+    def __exit__(self, *exc: object) -> None:
+        if _kernel is None:
+            return
+        _kernel.set_chunksize(self.prev_chunk)
+        if self.workers is not None:
+            _kernel.set_threads(self.prev)
+
+
+def _kernel_zones(
+    lo: npt.NDArray[np.float64],
+    la: npt.NDArray[np.float64],
+    model: ZoneModel,
+    *,
+    side: bool,
+    sector: bool,
+    workers: int | None,
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.int8], npt.NDArray[np.int16], npt.NDArray[np.int16]
+]:
+    """Distance (km), zone, side and sector codes by the compiled kernel, the events it
+    flags settled by the exact method."""
+    assert _kernel is not None
+    n = len(lo)
+    fp = _kernel_projection(model)
+    if fp is None:  # pyproj (or the numpy polynomials) projects, the kernel does the rest
+        if model.fast_projection is not None:
+            inside = model.fast_projection.inside(lo, la)
+            x, y = np.full(n, np.nan), np.full(n, np.nan)
+            x[inside], y[inside] = model.fast_projection.project(lo[inside], la[inside])
+        else:
+            with _EXACT:
+                x, y = to_metric(lo, la, model.crs)
+        px, py, projected = _ro(x, _F64), _ro(y, _F64), True
+    else:
+        px, py, projected = _NO_F64, _NO_F64, False
+    d_km = np.empty(n)
+    zone = np.empty(n, dtype=np.int8)
+    side_c = np.empty(n, dtype=np.int16)
+    sector_c = np.empty(n if sector else 0, dtype=np.int16)
+    flags = np.empty(n, dtype=np.uint8)
+    args = _model_args(model, side=side, sector=sector)
+    with _Threads(workers):
+        _kernel.evaluate(
+            _ro(lo, _F64), _ro(la, _F64), px, py, projected, *args,
+            d_km, zone, side_c, sector_c, flags,
+        )  # fmt: skip
+    odd = np.flatnonzero(flags)
+    if len(odd):
+        fl = flags.take(odd)
+        redo = odd[(fl & _kernel.FLAG_EXACT) != 0]
+        if len(redo):
+            with _EXACT:
+                dr = distance_to_line_m_reference(lo.take(redo), la.take(redo), model)
+            dr /= 1_000.0
+            d_km[redo] = dr
+            zone[redo] = _zone_codes(dr, model)
+        unsure = odd[(fl & _kernel.FLAG_SIDE) != 0]
+        if side and len(unsure):
+            with _EXACT:
+                side_c[unsure] = model.side_codes_exact(lo.take(unsure), la.take(unsure))
+        unsure = odd[(fl & _kernel.FLAG_SECTOR) != 0]
+        if sector and len(unsure):
+            with _EXACT:
+                sector_c[unsure] = model.sector_codes_exact(lo.take(unsure), la.take(unsure))
+    return d_km, zone, side_c, sector_c
+
+
+def _kernel_labels(
+    lo: npt.NDArray[np.float64],
+    la: npt.NDArray[np.float64],
+    raster: LabelRaster,
+    exact: Callable[[npt.NDArray[np.float64], npt.NDArray[np.float64]], npt.NDArray[np.int16]],
+) -> npt.NDArray[np.int16]:
+    """Label codes from a raster by the compiled kernel, exact tests where it cannot say."""
+    assert _kernel is not None
+    n = len(lo)
+    out = np.empty(n, dtype=np.int16)
+    flags = np.empty(n, dtype=np.uint8)
+    geo, dim, top, sub = _raster_args(raster, 0)
+    with _Threads(None):
+        _kernel.labels(_ro(lo, _F64), _ro(la, _F64), geo, dim, top, sub, int(LABEL_SUB), out, flags)
+    unsure = np.flatnonzero(flags)
+    if len(unsure):
+        with _EXACT:
+            out[unsure] = exact(lo.take(unsure), la.take(unsure))
+    return out
+
+
+def _label_table(
+    labels: tuple[str | None, ...],
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.bool_]
+]:
+    """Labels as the string kernel takes them: offsets, bytes, bytes padded to 16 each,
+    validity."""
+    enc = [b"" if lab is None else lab.encode() for lab in labels]
+    off = np.zeros(len(enc) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(e) for e in enc])
+    data = np.frombuffer(b"".join(enc) or b"\0", dtype=np.uint8).copy()
+    pad = np.zeros((len(enc), 16), dtype=np.uint8)
+    for k, e in enumerate(enc):
+        pad[k, : min(16, len(e))] = np.frombuffer(e[:16], dtype=np.uint8)
+    valid = np.array([lab is not None for lab in labels], dtype=bool)
+    return off, data, pad.ravel(), valid
+
+
+def _kernel_strings(codes: npt.NDArray[np.integer], labels: tuple[str | None, ...]) -> pa.Array:
+    """An Arrow large_string column of ``labels[codes]`` (None: null), built by the kernel."""
+    assert _kernel is not None
+    n = len(codes)
+    off, data, pad, valid = _label_table(labels)
+    offsets = np.empty(n + 1, dtype=np.int64)
+    has_null = not valid.all()
+    validity = np.empty((n + 7) // 8 if has_null else 0, dtype=np.uint8)
+    chars, nulls = _kernel.label_strings(codes, off, data, pad, valid, offsets, validity)
+    return pa.LargeStringArray.from_buffers(
+        n,
+        pa.py_buffer(offsets),
+        pa.py_buffer(chars),
+        pa.py_buffer(validity) if has_null and nulls else None,
+        null_count=int(nulls),
+    )
+
+
+def _evaluate_kernel(
+    lo: npt.NDArray[np.float64], la: npt.NDArray[np.float64], model: ZoneModel, workers: int | None
+) -> pd.DataFrame:
+    """:func:`evaluate_zones` by the compiled kernel."""
+    has_sectors = bool(model.agreement.sectors)
+    _prepare(model, side=True, sector=has_sectors)
+    d_km, zone, side, sector = _kernel_zones(
+        lo, la, model, side=True, sector=has_sectors, workers=workers
+    )
+    with _Threads(workers):
+        zone_col = _series([_kernel_strings(zone, (*model.zone_ids, schema.ZONE_OUTSIDE))])
+        side_col = _series([_kernel_strings(side, model.side_labels)])
+        sector_col: pd.Series | npt.NDArray[np.object_]
+        if has_sectors and (sector != len(model.sector_labels) - 1).any():
+            sector_col = _series([_kernel_strings(sector, model.sector_labels)])
+        else:  # no point in any sector (or none defined): all null, as pandas keeps it
+            sector_col = np.full(len(lo), None, dtype=object)
+    return pd.DataFrame(
+        {
+            schema.DISTANCE_TO_LINE_KM: d_km,
+            schema.SIDE: side_col,
+            schema.ZONE: zone_col,
+            schema.SECTOR: sector_col,
+        },
+        copy=False,
+    )
+
+
+def warm_up() -> float | None:
+    """Compile the kernels (or load them from numba's cache) now; the seconds it took, or
+    None without numba."""
+    if _kernel is None or not USE_NUMBA:
+        return None
+    from ceasewatch.agreement.model import Agreement, ZoneBand
+
+    line = shapely.linestrings([(35.0, 47.0), (35.5, 47.5), (36.0, 47.4)])
+    agreement = Agreement(
+        name="warm-up",
+        parties=("A", "B"),
+        effective=datetime(2025, 1, 1, tzinfo=UTC),
+        line=line,
+        zones=(ZoneBand("near", 15.0, ()), ZoneBand("far", 50.0, ())),
+        prohibited_everywhere=(),
+        control=(
+            ("A", shapely.box(30.0, 44.0, 35.2, 51.0)),
+            ("B", shapely.box(35.2, 44.0, 41.0, 51.0)),
+        ),
+        sectors=(("s", shapely.box(34.0, 46.0, 36.0, 48.0)),),
+    )
+    m = ZoneModel(agreement)
+    _prepare(m, side=True, sector=True)  # the structures: not part of the compile time
+    lon = np.array([35.1, 35.2, 36.5, np.nan, 0.0])
+    lat = np.array([47.1, 47.6, 47.0, 47.0, 0.0])
+    t0 = time.perf_counter()
+    evaluate_zones(lon, lat, m, method="fast")
+    side_of(lon, lat, m, method="fast")
+    return time.perf_counter() - t0
+
+
 # --- public API --------------------------------------------------------------------------
 
 
@@ -442,6 +743,8 @@ def distance_to_line_m(
     if n == 0 or not _use_fast(n, model, method):
         return distance_to_line_m_reference(lo, la, model)
     _prepare(model, side=False, sector=False)
+    if USE_NUMBA:
+        return _kernel_zones(lo, la, model, side=False, sector=False, workers=workers)[0] * 1_000.0
     d_km = np.empty(n)
     zone = np.empty(n, dtype=np.int8)
 
@@ -465,6 +768,8 @@ def side_of(
     raster = model.side_raster
     if raster is None:
         return labels[np.full(len(lo), len(labels) - 2)]
+    if USE_NUMBA:
+        return labels[_kernel_labels(lo, la, raster, model.side_codes_exact)]
     return labels[_label_fast(lo, la, raster, model.side_codes_exact)]
 
 
@@ -479,6 +784,8 @@ def sector_of(
     raster = model.sector_raster
     assert raster is not None
     labels = np.array(model.sector_labels, dtype=object)
+    if USE_NUMBA:
+        return labels[_kernel_labels(lo, la, raster, model.sector_codes_exact)]
     return labels[_label_fast(lo, la, raster, model.sector_codes_exact)]
 
 
@@ -501,6 +808,8 @@ def evaluate_zones(
     n = len(lo)
     if n == 0 or not _use_fast(n, model, method):
         return evaluate_zones_reference(lo, la, model)
+    if USE_NUMBA:
+        return _evaluate_kernel(lo, la, model, workers)
     has_sectors = bool(model.agreement.sectors)
     _prepare(model, side=True, sector=has_sectors)
     d_km = np.empty(n)
