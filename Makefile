@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= demo-output
 
-.PHONY: setup demo test lint typecheck unit bench clean browser
+.PHONY: setup demo test lint typecheck unit bench clean browser postgis postgis-stop
+PG_DIR ?= $(CURDIR)/.pg-test
 
 $(STAMP): pyproject.toml web/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +40,21 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# a throw-away PostgreSQL + PostGIS on loopback (Debian packages installed when missing);
+# prints the `export CEASEWATCH_TEST_PG=...` line to use it
+postgis:
+	scripts/pg-test-server start $(PG_DIR)
+
+postgis-stop:
+	scripts/pg-test-server stop $(PG_DIR)
+
+# the suite runs on both stores: a PostGIS server is started for it and stopped after
 unit: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	@if pg=$$(scripts/pg-test-server start); then eval "$$pg"; export CEASEWATCH_TEST_PG CEASEWATCH_TEST_PG_DIR; \
+	  trap 'scripts/pg-test-server stop "$$CEASEWATCH_TEST_PG_DIR"' EXIT; \
+	else echo "WARNING: no PostgreSQL/PostGIS server could be started: the PostGIS store tests will be skipped"; fi; \
+	rc=0; $(BIN)/python -m pytest -q -p no:cacheprovider || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 test: browser lint typecheck unit
 

@@ -28,7 +28,7 @@ from ceasewatch.ingest.pipeline import ingest_file
 from ceasewatch.report import export
 from ceasewatch.report.guarantees import report as guarantee_report
 from ceasewatch.report.run import write_daily_report_from_store
-from ceasewatch.store.duckdb import open_store
+from ceasewatch.store.open import open_store
 
 
 def run_demo(

@@ -41,7 +41,7 @@ StoreOpt = Annotated[
     str | None,
     typer.Option(
         "--store",
-        help="Store for --ingest (DuckDB file; env CEASEWATCH_STORE).",
+        help="Store for --ingest (DuckDB file or postgresql:// URL; env CEASEWATCH_STORE).",
         show_default=False,
     ),
 ]
@@ -85,7 +85,7 @@ def _ingest(source: str, path: Path, store: str | None) -> None:
     from ceasewatch.ingest.base import get_source
     from ceasewatch.ingest.pipeline import ingest_file
     from ceasewatch.settings import Settings
-    from ceasewatch.store.duckdb import open_store
+    from ceasewatch.store.open import open_store
 
     st = open_store(store or Settings().store)
     try:

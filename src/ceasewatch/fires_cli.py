@@ -30,7 +30,9 @@ out = Console(soft_wrap=True)
 StoreOpt = Annotated[
     str | None,
     typer.Option(
-        "--store", help="Store location (DuckDB file); env CEASEWATCH_STORE.", show_default=False
+        "--store",
+        help="Store location (DuckDB file or postgresql:// URL); env CEASEWATCH_STORE.",
+        show_default=False,
     ),
 ]
 
@@ -38,7 +40,7 @@ StoreOpt = Annotated[
 @contextmanager
 def _open(store: str | None) -> Iterator[Any]:
     from ceasewatch.settings import Settings
-    from ceasewatch.store.duckdb import open_store
+    from ceasewatch.store.open import open_store
 
     s = Settings()
     st = open_store(store or s.store)

@@ -41,7 +41,9 @@ out = Console(soft_wrap=True)
 StoreOpt = Annotated[
     str | None,
     typer.Option(
-        "--store", help="Store location (DuckDB file); env CEASEWATCH_STORE.", show_default=False
+        "--store",
+        help="Store location (DuckDB file or postgresql:// URL); env CEASEWATCH_STORE.",
+        show_default=False,
     ),
 ]
 ConfigOpt = Annotated[
@@ -69,7 +71,7 @@ def _store_location(store: str | None) -> str:
 
 @contextmanager
 def _open(store: str | None) -> Iterator[Any]:
-    from ceasewatch.store.duckdb import open_store
+    from ceasewatch.store.open import open_store
 
     st = open_store(_store_location(store))
     try:

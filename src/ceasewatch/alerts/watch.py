@@ -54,7 +54,7 @@ from ceasewatch.errors import CeasewatchError
 from ceasewatch.evaluate.run import evaluate_store, load_agreements
 from ceasewatch.normalize import schema
 from ceasewatch.store.alerts import AlertStore
-from ceasewatch.store.duckdb import DuckDBStore, open_store
+from ceasewatch.store.open import AnyStore, open_store
 
 NO_SECTOR = "(no sector)"
 
@@ -150,7 +150,7 @@ class AlertContext:
     escalation: EscalationConfig
 
 
-def alert_context(store: DuckDBStore, *, escalation_path: Path | None = None) -> AlertContext:
+def alert_context(store: AnyStore, *, escalation_path: Path | None = None) -> AlertContext:
     """Report-day grid, sectors and escalation ladder of the latest stored agreement (the
     first one's effective time: nothing before it is a violation)."""
     agreements = load_agreements(store)
@@ -172,7 +172,7 @@ def alert_context(store: DuckDBStore, *, escalation_path: Path | None = None) ->
 
 
 def records_per_day(
-    store: DuckDBStore, *, since: datetime, until: datetime, grid: DayGrid
+    store: AnyStore, *, since: datetime, until: datetime, grid: DayGrid
 ) -> pd.DataFrame:
     """Records per source, sector and report day (``source, sector, day, n_records``),
     from the events and the sector of their location; the coverage of
@@ -197,7 +197,7 @@ def records_per_day(
 
 
 def detect_alerts(
-    store: DuckDBStore, ctx: AlertContext, *, now: datetime, violations: pd.DataFrame
+    store: AnyStore, ctx: AlertContext, *, now: datetime, violations: pd.DataFrame
 ) -> tuple[list[Alert], dict[str, pd.DataFrame]]:
     """Every alert the data known at ``now`` supports: violations graded at or above the
     policy's level, spikes, expanded attacks, silent sources, unobserved sectors; and the
@@ -304,7 +304,7 @@ class CycleResult:
 
 
 def run_alert_cycle(
-    store: DuckDBStore,
+    store: AnyStore,
     *,
     now: datetime,
     channels: Sequence[Channel] = (),
@@ -337,7 +337,7 @@ def run_alert_cycle(
     return result
 
 
-def ingest_feeds(store: DuckDBStore, feeds: Sequence[FeedSpec]) -> tuple[list[str], list[str]]:
+def ingest_feeds(store: AnyStore, feeds: Sequence[FeedSpec]) -> tuple[list[str], list[str]]:
     """Ingest the files of ``feeds`` not yet loaded; (loaded file names, errors)."""
     from glob import glob
 
@@ -366,7 +366,7 @@ def ingest_feeds(store: DuckDBStore, feeds: Sequence[FeedSpec]) -> tuple[list[st
     return loaded, errors
 
 
-def run_cycle(store: DuckDBStore, config: WatchConfig, *, now: datetime) -> CycleResult:
+def run_cycle(store: AnyStore, config: WatchConfig, *, now: datetime) -> CycleResult:
     """One full cycle: ingest, evaluate, detect, clocks, deliver. Errors of one stage are
     recorded and the later stages still run (a bad file must not stop the alerts)."""
     ingested, errors = ingest_feeds(store, config.feeds)
@@ -507,7 +507,7 @@ def run_watch(
 
 
 def replay_days(
-    store: DuckDBStore,
+    store: AnyStore,
     *,
     start: datetime,
     end: datetime,

@@ -36,7 +36,9 @@ out = Console(soft_wrap=True)
 StoreOpt = Annotated[
     str | None,
     typer.Option(
-        "--store", help="Store location (DuckDB file); env CEASEWATCH_STORE.", show_default=False
+        "--store",
+        help="Store location (DuckDB file or postgresql:// URL); env CEASEWATCH_STORE.",
+        show_default=False,
     ),
 ]
 ActorOpt = Annotated[
@@ -59,7 +61,7 @@ def _actor(actor: str | None) -> str:
 
 @contextmanager
 def _open(store: str | None) -> Iterator[Any]:
-    from ceasewatch.store.duckdb import open_store
+    from ceasewatch.store.open import open_store
 
     s = Settings()
     st = open_store(store or s.store)

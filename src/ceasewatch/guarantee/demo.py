@@ -17,7 +17,7 @@ import yaml
 
 from ceasewatch.guarantee.ledger import import_ledger
 from ceasewatch.ingest.pipeline import BatchResult
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.open import AnyStore
 
 #: the demo scenario's sector names (as in the demo agreement's sectors.geojson)
 DEMO_SECTORS = (
@@ -532,7 +532,7 @@ def demo_ledger(out_dir: Path, seed: int = 7, *, start: date | None = None) -> P
     return path
 
 
-def load_demo_ledger(store: DuckDBStore, path: Path) -> BatchResult:
+def load_demo_ledger(store: AnyStore, path: Path) -> BatchResult:
     """Import the demo ledger (actor ``demo``)."""
     return import_ledger(store, path, actor="demo")
 

@@ -17,7 +17,7 @@ import shapely
 from ceasewatch.errors import CeasewatchError
 from ceasewatch.guarantee.air_defense import geodesic_circle
 from ceasewatch.store import guarantee as sg
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.open import AnyStore
 
 FORMATS: Final = ("csv", "geojson", "gpkg", "parquet")
 
@@ -100,7 +100,7 @@ def write_guarantee_table(frame: pd.DataFrame, path: Path, fmt: str, *, table: s
     return path
 
 
-def export_table(store: DuckDBStore, table: str, path: Path, fmt: str) -> tuple[Path, int]:
+def export_table(store: AnyStore, table: str, path: Path, fmt: str) -> tuple[Path, int]:
     """Export a guarantee table from the store; returns (path, rows written)."""
     if table not in EXPORT_TABLES:
         msg = f"table {table!r} is not exportable; choose one of {', '.join(EXPORT_TABLES)}"

@@ -21,7 +21,7 @@ from ceasewatch.guarantee import importers
 from ceasewatch.guarantee import schema as gs
 from ceasewatch.ingest.pipeline import BatchResult, file_sha256
 from ceasewatch.store import guarantee as sg
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.open import AnyStore
 
 Reader = Callable[[Path], tuple[dict[str, pd.DataFrame], pd.DataFrame, int]]
 
@@ -31,7 +31,7 @@ def _reason_key(reason: str) -> str:
     return head or reason[:40]
 
 
-def _load(store: DuckDBStore, path: Path, source: str, read: Reader, *, actor: str) -> BatchResult:
+def _load(store: AnyStore, path: Path, source: str, read: Reader, *, actor: str) -> BatchResult:
     path = Path(path)
     if not path.is_file():
         msg = f"file {str(path)!r} does not exist or is not a file"
@@ -86,7 +86,7 @@ def _load(store: DuckDBStore, path: Path, source: str, read: Reader, *, actor: s
     return result
 
 
-def ingest_kiel(store: DuckDBStore, path: Path, *, actor: str = "ingest") -> BatchResult:
+def ingest_kiel(store: AnyStore, path: Path, *, actor: str = "ingest") -> BatchResult:
     """Load a Kiel Ukraine Support Tracker workbook (tables ``aid_kiel``,
     ``heavy_weapons_kiel``). ``loaded`` counts the aid records."""
 
@@ -97,7 +97,7 @@ def ingest_kiel(store: DuckDBStore, path: Path, *, actor: str = "ingest") -> Bat
     return _load(store, path, gs.SOURCE_KIEL, read, actor=actor)
 
 
-def ingest_air_attacks(store: DuckDBStore, path: Path, *, actor: str = "ingest") -> BatchResult:
+def ingest_air_attacks(store: AnyStore, path: Path, *, actor: str = "ingest") -> BatchResult:
     """Load the daily missile and drone attack records (table ``air_attacks``)."""
 
     def read(p: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, int]:
@@ -107,7 +107,7 @@ def ingest_air_attacks(store: DuckDBStore, path: Path, *, actor: str = "ingest")
     return _load(store, path, gs.SOURCE_AIR_ATTACKS, read, actor=actor)
 
 
-def ingest_air_alerts(store: DuckDBStore, path: Path, *, actor: str = "ingest") -> BatchResult:
+def ingest_air_alerts(store: AnyStore, path: Path, *, actor: str = "ingest") -> BatchResult:
     """Load the official air-raid alert records (table ``air_alerts``)."""
 
     def read(p: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, int]:
@@ -117,7 +117,7 @@ def ingest_air_alerts(store: DuckDBStore, path: Path, *, actor: str = "ingest") 
     return _load(store, path, gs.SOURCE_AIR_ALERTS, read, actor=actor)
 
 
-def ingest_losses(store: DuckDBStore, path: Path, *, actor: str = "ingest") -> BatchResult:
+def ingest_losses(store: AnyStore, path: Path, *, actor: str = "ingest") -> BatchResult:
     """Load equipment losses: the MoD daily cumulative JSON (``losses_mod``) or the Oryx
     by-model JSON (``losses_oryx``), told apart by their fields."""
     if importers.is_oryx_json(path):

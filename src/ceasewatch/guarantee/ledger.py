@@ -32,7 +32,7 @@ from ceasewatch.guarantee.commitments import (
 )
 from ceasewatch.ingest.pipeline import BatchResult, file_sha256
 from ceasewatch.store import guarantee as sg
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.open import AnyStore
 
 #: tables in the order an import applies them (referenced tables first)
 IMPORT_ORDER: tuple[str, ...] = (
@@ -58,13 +58,13 @@ _REFS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _known(store: DuckDBStore, table: str) -> set[str]:
+def _known(store: AnyStore, table: str) -> set[str]:
     frame = sg.ledger_table(store, table)
     return set(frame[gs.LEDGER_TABLES[table].key].astype(str))
 
 
 def reference_problems(
-    store: DuckDBStore,
+    store: AnyStore,
     table: str,
     record: Mapping[str, Any],
     *,
@@ -90,7 +90,7 @@ def reference_problems(
 
 
 def add_record(
-    store: DuckDBStore, table: str, raw: Mapping[str, Any], *, actor: str
+    store: AnyStore, table: str, raw: Mapping[str, Any], *, actor: str
 ) -> dict[str, Any]:
     """Add a new record to a ledger table; refuses a key that exists already."""
     spec = gs.LEDGER_TABLES[table]
@@ -115,7 +115,7 @@ def add_record(
 
 
 def update_record(
-    store: DuckDBStore, table: str, key: str, changes: Mapping[str, Any], *, actor: str
+    store: AnyStore, table: str, key: str, changes: Mapping[str, Any], *, actor: str
 ) -> dict[str, Any]:
     """Change fields of an existing record (a commitment's status only via :func:`set_status`)."""
     spec = gs.LEDGER_TABLES[table]
@@ -140,7 +140,7 @@ def update_record(
 
 
 def add_guarantor(
-    store: DuckDBStore,
+    store: AnyStore,
     guarantor_id: str,
     name: str,
     *,
@@ -164,14 +164,14 @@ def add_guarantor(
     )
 
 
-def add_commitment(store: DuckDBStore, *, actor: str, **fields: Any) -> dict[str, Any]:
+def add_commitment(store: AnyStore, *, actor: str, **fields: Any) -> dict[str, Any]:
     """Add a commitment (``status`` defaults to ``proposed``; its date to today)."""
     fields.setdefault("status", "proposed")
     return add_record(store, "commitments", fields, actor=actor)
 
 
 def set_status(
-    store: DuckDBStore,
+    store: AnyStore,
     commitment_id: str,
     status: str,
     *,
@@ -299,7 +299,7 @@ def _import_step(old: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 def import_ledger(
-    store: DuckDBStore,
+    store: AnyStore,
     path: Path,
     *,
     actor: str,
@@ -395,6 +395,6 @@ def import_ledger(
     return result
 
 
-def ledger_frames(store: DuckDBStore) -> dict[str, pd.DataFrame]:
+def ledger_frames(store: AnyStore) -> dict[str, pd.DataFrame]:
     """Every ledger table as a frame, by table name."""
     return {t: sg.ledger_table(store, t) for t in gs.LEDGER_TABLES}

@@ -35,7 +35,7 @@ from ceasewatch.guarantee import schema as gs
 from ceasewatch.guarantee.commitments import overdue, scorecard, short_delivered
 from ceasewatch.guarantee.importers import places_from_geonames
 from ceasewatch.store import guarantee as sg
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.open import AnyStore
 
 _DPI = 110
 #: classes shown in the interception chart (the others are in the table)
@@ -142,7 +142,7 @@ class GuaranteeReport:
 
 
 # --- data gathering -----------------------------------------------------------------
-def _latest_agreement(store: DuckDBStore) -> Agreement | None:
+def _latest_agreement(store: AnyStore) -> Agreement | None:
     from ceasewatch.evaluate.run import load_agreements
 
     try:
@@ -161,7 +161,7 @@ def _places(places: Path | pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 def build_guarantee_report(
-    store: DuckDBStore,
+    store: AnyStore,
     *,
     agreement: Agreement | None = None,
     as_of: date | None = None,
@@ -978,7 +978,7 @@ def write_guarantee_report(r: GuaranteeReport, out_dir: Path) -> dict[str, Path]
 
 
 def report(
-    store: DuckDBStore,
+    store: AnyStore,
     out_dir: Path,
     *,
     agreement: Agreement | None = None,
@@ -990,7 +990,7 @@ def report(
     return write_guarantee_report(r, out_dir)
 
 
-def guarantee_summary_lines(store: DuckDBStore, *, as_of: date | None = None) -> list[str]:
+def guarantee_summary_lines(store: AnyStore, *, as_of: date | None = None) -> list[str]:
     """A few plain lines for the daily report's guarantee section (empty when the store
     holds no guarantee data): commitments and overdue, the latest claimed interception
     rates and any collapse alert, contingents, the next meeting."""

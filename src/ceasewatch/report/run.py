@@ -157,8 +157,9 @@ def _guarantee_lines(store: Store, day: date, *, as_of: datetime | None) -> list
         return []
     from ceasewatch.report.guarantees import guarantee_summary_lines
     from ceasewatch.store.duckdb import DuckDBStore
+    from ceasewatch.store.postgis import PostGISStore
 
-    if not isinstance(store, DuckDBStore):
+    if not isinstance(store, DuckDBStore | PostGISStore):
         return []
     return guarantee_summary_lines(store, as_of=day)
 

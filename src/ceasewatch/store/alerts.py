@@ -1,9 +1,9 @@
-"""The alerting tables of the DuckDB store: alerts, their outbox, response clocks, the
+"""The alerting tables of the store: alerts, their outbox, response clocks, the
 watcher's state.
 
-Kept apart from :mod:`ceasewatch.store.duckdb` (same database file, same connection):
-:class:`AlertStore` wraps an open :class:`~ceasewatch.store.duckdb.DuckDBStore` and creates
-its tables on first use.
+Kept apart from :mod:`ceasewatch.store.duckdb` (same database, same connection):
+:class:`AlertStore` wraps an open store (DuckDB, or PostGIS through its ``con`` adapter;
+the SQL here runs on both) and creates its tables on first use.
 
 * ``alerts``: one row per finding; ``alert_id`` is derived from the finding's content, so
   detecting it again (after a restart, on the next pass) inserts nothing.
@@ -29,7 +29,7 @@ import pandas as pd
 
 from ceasewatch.alerts.trends import Alert
 from ceasewatch.errors import NotFoundError
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.audit import SqlStore
 
 OUTBOX_PENDING: Final = "pending"
 OUTBOX_FAILED: Final = "failed"
@@ -89,7 +89,7 @@ CREATE TABLE IF NOT EXISTS clocks (
     updated_at TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS clock_warnings (
-    clock_id TEXT NOT NULL, hours_before DOUBLE NOT NULL, warned_at TIMESTAMPTZ NOT NULL,
+    clock_id TEXT NOT NULL, hours_before DOUBLE PRECISION NOT NULL, warned_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (clock_id, hours_before)
 );
 CREATE TABLE IF NOT EXISTS clock_log (
@@ -105,7 +105,7 @@ CREATE TABLE IF NOT EXISTS watch_state (
 class AlertStore:
     """Alert, outbox and clock tables in the database of ``store``."""
 
-    def __init__(self, store: DuckDBStore) -> None:
+    def __init__(self, store: SqlStore) -> None:
         self.store = store
         self.con = store.con
         self.con.execute(_DDL)
@@ -299,7 +299,8 @@ class AlertStore:
 
     def record_warning(self, clock_id: str, hours_before: float, *, at: datetime) -> None:
         self.con.execute(
-            "INSERT OR IGNORE INTO clock_warnings VALUES (?,?,?)", [clock_id, hours_before, at]
+            "INSERT INTO clock_warnings VALUES (?,?,?) ON CONFLICT DO NOTHING",
+            [clock_id, hours_before, at],
         )
 
     # --- violations as known at a time ------------------------------------------------------
@@ -311,9 +312,11 @@ class AlertStore:
         return self._df(
             f"SELECT {cols}, coalesce(s.status, 'detected') AS status, c.confirmed_at "
             "FROM violations v "
-            "LEFT JOIN (SELECT violation_id, arg_max(status, changed_at) AS status "
-            "  FROM violation_status WHERE (? IS NULL OR changed_at <= ?) "
-            "  GROUP BY violation_id) s USING (violation_id) "
+            # the latest status at or before ``now`` (standard SQL: both stores run it)
+            "LEFT JOIN (SELECT violation_id, status FROM (SELECT violation_id, status, "
+            "  row_number() OVER (PARTITION BY violation_id ORDER BY changed_at DESC) AS _rn "
+            "  FROM violation_status WHERE (? IS NULL OR changed_at <= ?)) ls "
+            "  WHERE _rn = 1) s USING (violation_id) "
             "LEFT JOIN (SELECT violation_id, min(changed_at) AS confirmed_at "
             "  FROM violation_status WHERE status = 'confirmed' "
             "  AND (? IS NULL OR changed_at <= ?) GROUP BY violation_id) c USING (violation_id) "

@@ -25,8 +25,6 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
-import duckdb
-
 GENESIS_HASH = "0" * 64
 
 AUDIT_DDL = """
@@ -51,12 +49,21 @@ AUDIT_COLUMNS = (
 
 
 class SqlStore(Protocol):
-    """What the audit log (and the user registry) need of a store: its DuckDB connection
-    and its transaction."""
+    """What the audit log (and the user registry) need of a store: its connection (a
+    DuckDB connection, or the PostGIS store's adapter with the same ``execute``) and its
+    transaction."""
 
-    con: duckdb.DuckDBPyConnection
+    con: Any
 
     def transaction(self) -> AbstractContextManager[None]: ...
+
+
+def lock(store: Any, name: str) -> None:
+    """Take the store's writer lock ``name`` until the transaction ends, where the store
+    has such locks (PostGIS: several processes write; DuckDB has one writer anyway)."""
+    take = getattr(store, "lock", None)
+    if callable(take):
+        take(name)
 
 
 class ChainCheck(NamedTuple):
@@ -140,6 +147,8 @@ def append_audit(
     at_text = _iso(at or datetime.now(UTC))
     payload_text = canonical_json(payload or {})
     with store.transaction():
+        # the next seq and prev_hash come from the last entry: one appender at a time
+        lock(store, "audit_log")
         row = store.con.execute(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
         ).fetchone()

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import duckdb
-
 from ceasewatch.errors import CeasewatchError, NotFoundError
 from ceasewatch.store.audit import SqlStore, append_audit
 
@@ -277,7 +275,7 @@ def revoke_token(store: SqlStore, token_id: str, *, actor: str) -> TokenInfo:
     return get_token(store, token_id)
 
 
-def authenticate(store_or_con: SqlStore | duckdb.DuckDBPyConnection, token: str) -> User | None:
+def authenticate(store_or_con: Any, token: str) -> User | None:
     """The enabled user owning the unrevoked ``token``, or None.
 
     ``store_or_con`` may be a read cursor (the web service authenticates on its readers).
@@ -286,7 +284,8 @@ def authenticate(store_or_con: SqlStore | duckdb.DuckDBPyConnection, token: str)
     """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    con = store_or_con if isinstance(store_or_con, duckdb.DuckDBPyConnection) else store_or_con.con
+    # a store (or read view) has ``con``; a bare connection or cursor is used as it is
+    con = getattr(store_or_con, "con", store_or_con)
     row = con.execute(
         f"SELECT {', '.join('u.' + c for c in _USER_COLS.split(', '))} FROM tokens t "
         "JOIN users u USING (user_id) "

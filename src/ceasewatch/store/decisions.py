@@ -26,7 +26,8 @@ def ensure_decisions_table(store: SqlStore) -> None:
 
 def has_decisions_table(con: Any) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'incident_decisions'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'incident_decisions' "
+        "AND table_schema = current_schema()"
     ).fetchone()
     return bool(row and row[0])
 

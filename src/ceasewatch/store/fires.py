@@ -1,4 +1,4 @@
-"""The fire model's tables in the DuckDB store, and the runs that fill them.
+"""The fire model's tables in the store (DuckDB or PostGIS), and the runs that fill them.
 
 * ``fire_baseline`` (cell, bin, expected, dispersion, dispersion_block, until): the normal
   fire activity of each 0.1° cell and day-of-year bin (see
@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import duckdb
 import numpy as np
 import pandas as pd
 
@@ -39,8 +38,8 @@ FIRE_CATEGORY: Final = "fire_detection"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS fire_baseline (
-    cell BIGINT NOT NULL, bin INTEGER NOT NULL, expected DOUBLE NOT NULL,
-    dispersion DOUBLE NOT NULL, dispersion_block DOUBLE NOT NULL,
+    cell BIGINT NOT NULL, bin INTEGER NOT NULL, expected DOUBLE PRECISION NOT NULL,
+    dispersion DOUBLE PRECISION NOT NULL, dispersion_block DOUBLE PRECISION NOT NULL,
     until TIMESTAMPTZ NOT NULL, PRIMARY KEY (cell, bin)
 );
 CREATE TABLE IF NOT EXISTS fire_baseline_meta (
@@ -49,30 +48,60 @@ CREATE TABLE IF NOT EXISTS fire_baseline_meta (
     created_at TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fire_class (
-    event_id TEXT PRIMARY KEY, war_probability DOUBLE NOT NULL, war_related BOOLEAN NOT NULL,
-    model_version TEXT NOT NULL, classified_at TIMESTAMPTZ NOT NULL,
-    baseline_until TIMESTAMPTZ, observed_window DOUBLE, expected_window DOUBLE,
-    upper_window DOUBLE, surprise_cell DOUBLE, surprise_block DOUBLE,
-    persistence_days INTEGER, distance_to_line_km DOUBLE
+    event_id TEXT PRIMARY KEY, war_probability DOUBLE PRECISION NOT NULL,
+    war_related BOOLEAN NOT NULL, model_version TEXT NOT NULL,
+    classified_at TIMESTAMPTZ NOT NULL, baseline_until TIMESTAMPTZ,
+    observed_window DOUBLE PRECISION, expected_window DOUBLE PRECISION,
+    upper_window DOUBLE PRECISION, surprise_cell DOUBLE PRECISION,
+    surprise_block DOUBLE PRECISION, persistence_days INTEGER,
+    distance_to_line_km DOUBLE PRECISION
 );
 """
 
 FIRE_CLASS_COLUMNS: Final = ("event_id", "war_probability", "war_related")
 
+#: the columns of the ``fire_class`` table, in order
+_FIRE_CLASS_TABLE_COLUMNS: Final = (
+    "event_id",
+    "war_probability",
+    "war_related",
+    "model_version",
+    "classified_at",
+    "baseline_until",
+    "observed_window",
+    "expected_window",
+    "upper_window",
+    "surprise_cell",
+    "surprise_block",
+    "persistence_days",
+    "distance_to_line_km",
+)
 
-def _con(store: Store) -> duckdb.DuckDBPyConnection:
+
+def _con(store: Store) -> Any:
+    """The store's SQL connection (DuckDB's, or the PostGIS store's adapter)."""
     con = getattr(store, "con", None)
-    if not isinstance(con, duckdb.DuckDBPyConnection):
-        msg = f"the fire model needs the DuckDB store; {store.location!r} is not one"
+    if con is None or not callable(getattr(con, "execute", None)):
+        msg = f"the fire model needs a SQL store; {store.location!r} is not one"
         raise StoreError(msg)
     return con
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def _has_table(con: Any, name: str) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+        "AND table_type = 'BASE TABLE' AND table_schema = current_schema()",
+        [name],
     ).fetchone()
     return bool(row and row[0])
+
+
+#: the current version of each event (standard SQL: both stores run it)
+_CURRENT_EVENTS = (
+    "SELECT event_id, occurred_at, lon, lat, category FROM (SELECT event_id, occurred_at, "
+    "lon, lat, category, row_number() OVER (PARTITION BY event_id ORDER BY version DESC) "
+    "AS _rn FROM events) ev WHERE _rn = 1"
+)
 
 
 def ensure_tables(store: Store) -> None:
@@ -97,10 +126,8 @@ def fire_detections(
     lo = None if since is None else _utc(since).to_pydatetime()
     hi = None if until is None else _utc(until).to_pydatetime()
     frame = con.execute(
-        "SELECT event_id, occurred_at, lon, lat FROM ("
-        "  SELECT event_id, occurred_at, lon, lat, category FROM events "
-        "  QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY version DESC) = 1"
-        ") WHERE category = ? AND (? IS NULL OR occurred_at >= ?) "
+        f"SELECT event_id, occurred_at, lon, lat FROM ({_CURRENT_EVENTS}) cur "
+        "WHERE category = ? AND (? IS NULL OR occurred_at >= ?) "
         "AND (? IS NULL OR occurred_at < ?) ORDER BY occurred_at, event_id",
         [FIRE_CATEGORY, lo, lo, hi, hi],
     ).df()
@@ -233,24 +260,14 @@ def put_fire_classes(store: Store, frame: pd.DataFrame) -> None:
         return
     con = _con(store)
     ensure_tables(store)
-    cols = [
-        "event_id",
-        "war_probability",
-        "war_related",
-        "model_version",
-        "classified_at",
-        "baseline_until",
-        "observed_window",
-        "expected_window",
-        "upper_window",
-        "surprise_cell",
-        "surprise_block",
-        "persistence_days",
-        "distance_to_line_km",
-    ]
+    cols = list(_FIRE_CLASS_TABLE_COLUMNS)
     con.register("_fc", frame[cols])
     try:
-        con.execute(f"INSERT OR REPLACE INTO fire_class ({', '.join(cols)}) SELECT * FROM _fc")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != "event_id")
+        con.execute(
+            f"INSERT INTO fire_class ({', '.join(cols)}) SELECT {', '.join(cols)} FROM _fc "
+            f"ON CONFLICT (event_id) DO UPDATE SET {updates}"
+        )
     finally:
         con.unregister("_fc")
 
@@ -286,10 +303,10 @@ def fire_class_table(
         )
     lo = None if since is None else _utc(since).to_pydatetime()
     hi = None if until is None else _utc(until).to_pydatetime()
+    rest = ", ".join(f"c.{c}" for c in _FIRE_CLASS_TABLE_COLUMNS if c != "event_id")
     return con.execute(
-        "SELECT e.event_id, e.occurred_at, e.lon, e.lat, c.* EXCLUDE (event_id) FROM fire_class c "
-        "JOIN (SELECT event_id, occurred_at, lon, lat FROM events QUALIFY row_number() "
-        "OVER (PARTITION BY event_id ORDER BY version DESC) = 1) e USING (event_id) "
+        f"SELECT e.event_id, e.occurred_at, e.lon, e.lat, {rest} FROM fire_class c "
+        f"JOIN ({_CURRENT_EVENTS}) e USING (event_id) "
         "WHERE (? IS NULL OR e.occurred_at >= ?) AND (? IS NULL OR e.occurred_at < ?) "
         "ORDER BY e.occurred_at, e.event_id",
         [lo, lo, hi, hi],

@@ -1,4 +1,4 @@
-"""The guarantee ledger in the DuckDB store: its tables, queries and the change log.
+"""The guarantee ledger in the store (DuckDB or PostGIS): its tables, queries and the change log.
 
 Tables are created on first use (``CREATE TABLE IF NOT EXISTS``). Every write to a ledger
 table also appends one row to ``ledger_log``: time, actor, action, table, key and the JSON
@@ -23,7 +23,7 @@ import pandas as pd
 
 from ceasewatch.errors import NotFoundError
 from ceasewatch.guarantee import schema as gs
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.audit import SqlStore, lock
 
 _LOG_DDL = """
 CREATE SEQUENCE IF NOT EXISTS ledger_log_seq START 1;
@@ -55,22 +55,25 @@ def _ddl(spec: gs.TableSpec) -> str:
     )
 
 
-def ensure_tables(store: DuckDBStore) -> None:
+def ensure_tables(store: SqlStore) -> None:
     """Create the ledger tables and the log if they are missing."""
     store.con.execute(_LOG_DDL)
     for spec in gs.LEDGER_TABLES.values():
         store.con.execute(_ddl(spec))
 
 
-def _one(store: DuckDBStore, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
+def _one(store: SqlStore, sql: str, params: list[Any] | None = None) -> tuple[Any, ...] | None:
     # fetch everything: a half-read result blocks later ``register`` calls on the connection
     rows = store.con.execute(sql, params or []).fetchall()
     return tuple(rows[0]) if rows else None
 
 
-def _exists(store: DuckDBStore, table: str) -> bool:
+def _exists(store: SqlStore, table: str) -> bool:
     row = _one(
-        store, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        store,
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+        "AND table_schema = current_schema()",
+        [table],
     )
     return bool(row and row[0])
 
@@ -115,7 +118,7 @@ _HASHED = (
 
 
 def log_write(
-    store: DuckDBStore,
+    store: SqlStore,
     *,
     actor: str,
     action: str,
@@ -128,6 +131,8 @@ def log_write(
 ) -> int:
     """Append one row to ``ledger_log``; returns its ``log_id``."""
     store.con.execute(_LOG_DDL)
+    # the chain links to the last row: one writer of the log at a time
+    lock(store, "ledger_log")
     last = _one(store, "SELECT row_hash FROM ledger_log ORDER BY log_id DESC LIMIT 1")
     prev = str(last[0]) if last else _GENESIS
     seq = _one(store, "SELECT nextval('ledger_log_seq')")
@@ -153,14 +158,14 @@ def log_write(
     return int(row["log_id"])
 
 
-def ledger_log(store: DuckDBStore) -> pd.DataFrame:
+def ledger_log(store: SqlStore) -> pd.DataFrame:
     """The change log, oldest first."""
     if not _exists(store, "ledger_log"):
         return pd.DataFrame(columns=[*_HASHED, "prev_hash", "row_hash"])
     return store.con.execute("SELECT * FROM ledger_log ORDER BY log_id").df()
 
 
-def verify_ledger_log(store: DuckDBStore) -> list[str]:
+def verify_ledger_log(store: SqlStore) -> list[str]:
     """Recompute the hash chain; returns one message per broken row (empty when intact)."""
     log = ledger_log(store)
     problems: list[str] = []
@@ -196,7 +201,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def get_record(store: DuckDBStore, table: str, key: str) -> dict[str, Any] | None:
+def get_record(store: SqlStore, table: str, key: str) -> dict[str, Any] | None:
     """One ledger record by its key, or ``None``."""
     spec = gs.LEDGER_TABLES[table]
     if not _exists(store, table):
@@ -208,7 +213,7 @@ def get_record(store: DuckDBStore, table: str, key: str) -> dict[str, Any] | Non
     return {c: _clean(v) for c, v in zip(spec.columns, row, strict=True)}
 
 
-def require_record(store: DuckDBStore, table: str, key: str) -> dict[str, Any]:
+def require_record(store: SqlStore, table: str, key: str) -> dict[str, Any]:
     rec = get_record(store, table, key)
     if rec is None:
         spec = gs.LEDGER_TABLES[table]
@@ -218,7 +223,7 @@ def require_record(store: DuckDBStore, table: str, key: str) -> dict[str, Any]:
 
 
 def put_record(
-    store: DuckDBStore,
+    store: SqlStore,
     table: str,
     record: dict[str, Any],
     *,
@@ -264,7 +269,7 @@ def put_record(
     return kind
 
 
-def ledger_table(store: DuckDBStore, table: str) -> pd.DataFrame:
+def ledger_table(store: SqlStore, table: str) -> pd.DataFrame:
     """Every record of a ledger table (empty frame with the columns when none)."""
     spec = gs.LEDGER_TABLES[table]
     if not _exists(store, table):
@@ -278,7 +283,7 @@ def ledger_table(store: DuckDBStore, table: str) -> pd.DataFrame:
 
 
 # --- data sets (importer snapshots) -------------------------------------------------
-def put_dataset(store: DuckDBStore, table: str, frame: pd.DataFrame, *, batch_id: int) -> int:
+def put_dataset(store: SqlStore, table: str, frame: pd.DataFrame, *, batch_id: int) -> int:
     """Add ``frame`` as the rows of ``table`` for ``batch_id``; returns the row count."""
     if table not in DATASET_SOURCE:
         msg = f"{table!r} is not a data-set table; known: {', '.join(DATASET_SOURCE)}"
@@ -295,7 +300,7 @@ def put_dataset(store: DuckDBStore, table: str, frame: pd.DataFrame, *, batch_id
     return len(data)
 
 
-def current_batch(store: DuckDBStore, table: str) -> int | None:
+def current_batch(store: SqlStore, table: str) -> int | None:
     """The batch id of the current snapshot of ``table`` (its source's latest done batch)."""
     if not _exists(store, table):
         return None
@@ -307,7 +312,7 @@ def current_batch(store: DuckDBStore, table: str) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-def dataset(store: DuckDBStore, table: str, *, batch_id: int | None = None) -> pd.DataFrame:
+def dataset(store: SqlStore, table: str, *, batch_id: int | None = None) -> pd.DataFrame:
     """The current snapshot of a data-set table (or that of ``batch_id``); empty if none."""
     if not _exists(store, table):
         return pd.DataFrame()
@@ -319,7 +324,7 @@ def dataset(store: DuckDBStore, table: str, *, batch_id: int | None = None) -> p
     ).df()
 
 
-def export_frame(store: DuckDBStore, table: str) -> pd.DataFrame:
+def export_frame(store: SqlStore, table: str) -> pd.DataFrame:
     """Any guarantee table as a frame: a ledger table, a data set, or ``ledger_log``."""
     if table in gs.LEDGER_TABLES:
         return ledger_table(store, table)
