@@ -53,7 +53,9 @@ out = Console(soft_wrap=True)
 StoreOpt = Annotated[
     str | None,
     typer.Option(
-        "--store", help="Store location (DuckDB file); env CEASEWATCH_STORE.", show_default=False
+        "--store",
+        help="Store location (DuckDB file or postgresql:// URL); env CEASEWATCH_STORE.",
+        show_default=False,
     ),
 ]
 AsOfOpt = Annotated[
@@ -73,7 +75,7 @@ def _settings(store: str | None) -> Settings:
 
 @contextmanager
 def _open(store: str | None) -> Iterator[Any]:
-    from ceasewatch.store.duckdb import open_store
+    from ceasewatch.store.open import open_store
 
     st = open_store(_settings(store).store)
     try:
@@ -360,12 +362,56 @@ def evaluate_cmd(
     store: StoreOpt = None,
     full: Annotated[bool, typer.Option("--full", help="Re-evaluate every event")] = False,
     as_of: AsOfOpt = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (this process) | dask (a Dask cluster)")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address (tcp://host:8786); default: a local cluster "
+            "with one worker per core",
+        ),
+    ] = None,
+    input_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            help="With --engine dask: evaluate a directory of event GeoParquet files "
+            "instead of the store (needs --out and --agreement)",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Directory for the results of --input")
+    ] = None,
+    agreement_path: Annotated[
+        Path | None,
+        typer.Option("--agreement", help="Agreement folder or YAML file, for --input"),
+    ] = None,
+    window_days: Annotated[
+        float,
+        typer.Option("--window-days", help="Dask: days of events per corroboration window"),
+    ] = 28.0,
 ) -> None:
     """Corroborate events into incidents, locate them in zones, apply the rules.
 
-    With --as-of, evaluate in memory what the store knew then (nothing is stored)."""
+    With --as-of, evaluate in memory what the store knew then (nothing is stored).
+    With --engine dask, the work runs on a Dask cluster (same results, same writes);
+    with --input DIR --out DIR --agreement PATH, on a directory of GeoParquet events
+    without a store (see docs/scale-out.md)."""
     from ceasewatch.evaluate.run import evaluate_as_of, evaluate_store
 
+    if engine not in ("local", "dask"):
+        _fail(CeasewatchError(f"--engine {engine!r} is not known; choose local or dask"))
+    if engine == "local" and (scheduler or input_dir or out_dir):
+        _fail(CeasewatchError("--scheduler, --input and --out need --engine dask"))
+    if window_days <= 0:
+        _fail(CeasewatchError(f"--window-days {window_days} must be positive"))
+    if engine == "dask":
+        _evaluate_dask(
+            store, full, as_of, scheduler, input_dir, out_dir, agreement_path, window_days
+        )
+        return
     when = _as_of(as_of)
     if when is not None:
         try:
@@ -384,14 +430,70 @@ def evaluate_cmd(
             r = evaluate_store(st, full=full)
     except CeasewatchError as e:
         _fail(e)
+    _print_evaluation(r)
+
+
+def _print_evaluation(r: Any, extra: str = "") -> None:
     if r.events_evaluated == 0:
         out.print(f"nothing to evaluate ({r.events_total:,} events, all up to date)")
         return
     out.print(
         f"evaluated {r.events_evaluated:,} of {r.events_total:,} events "
         f"({r.events_per_s:,.0f} events/s); window {r.events_in_window:,} events → "
-        f"{r.incidents:,} incidents, {r.violations:,} violations"
+        f"{r.incidents:,} incidents, {r.violations:,} violations{extra}"
     )
+
+
+def _evaluate_dask(
+    store: str | None,
+    full: bool,
+    as_of: str | None,
+    scheduler: str | None,
+    input_dir: Path | None,
+    out_dir: Path | None,
+    agreement_path: Path | None,
+    window_days: float,
+) -> None:
+    from ceasewatch.evaluate import dask_engine
+
+    if as_of is not None:
+        _fail(CeasewatchError("--as-of is evaluated in memory: use --engine local"))
+    if (input_dir is None) != (out_dir is None):
+        _fail(CeasewatchError("--input and --out go together"))
+    try:
+        if input_dir is not None and out_dir is not None:
+            from ceasewatch.agreement.model import load_agreement
+
+            if agreement_path is None:
+                _fail(CeasewatchError("--input needs --agreement PATH (the agreement to apply)"))
+                return
+            import dataclasses
+
+            agreement = dataclasses.replace(load_agreement(agreement_path), version=1)
+            with dask_engine.dask_client(scheduler) as client, console.status("evaluating…"):
+                d = dask_engine.evaluate_directory(
+                    client, input_dir, out_dir, {1: agreement}, window_days=window_days
+                )
+            rate = d.events / d.seconds if d.seconds > 0 else float("nan")
+            out.print(
+                f"evaluated {d.events:,} events ({rate:,.0f} events/s) → {d.incidents:,} "
+                f"incidents, {d.violations:,} violations; {d.stitch.windows} windows; "
+                f"written to {out_dir}"
+            )
+            return
+        stitch = dask_engine.StitchReport()
+        with (
+            _open(store) as st,
+            dask_engine.dask_client(scheduler) as client,
+            console.status("evaluating on Dask…"),
+        ):
+            r = dask_engine.evaluate_store_dask(
+                st, client, full=full, window_days=window_days, report=stitch
+            )
+    except CeasewatchError as e:
+        _fail(e)
+        return
+    _print_evaluation(r, f" (dask, {stitch.windows} windows)")
 
 
 # --- exports -----------------------------------------------------------------------------
@@ -609,6 +711,7 @@ def _mount_components() -> None:
     from ceasewatch.fires_cli import app as fires_app
     from ceasewatch.guarantee.cli import app as guarantee_app
     from ceasewatch.guarantee.cli import register_ingest_commands, register_report_command
+    from ceasewatch.store.cli import register as register_store
 
     app.add_typer(fetch_app, name="fetch", help="Fetch from the ACLED and FIRMS APIs.")
     app.add_typer(fires_app, name="fires", help="Satellite fires: which ones are the war's.")
@@ -617,6 +720,7 @@ def _mount_components() -> None:
     )
     register_ingest_commands(ingest_app)
     register_report_command(report_app)
+    register_store(app)
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(clocks_app, name="clocks")
     app.command("watch")(watch_cmd)
