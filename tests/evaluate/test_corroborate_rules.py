@@ -342,3 +342,17 @@ def test_summary_separate_incidents_keep_their_own_members() -> None:
     assert s.loc[ids["a2"], "n_sources"] == 1
     assert s.loc[ids["a2"], "sources"] == "acled"
     assert s.loc[ids["a1"], "n_sources"] == 2
+
+
+def test_missing_event_id_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="event_id: 1 missing value"):
+        corroborate(make_events(2, event_id=["x1", None]))
+
+
+def test_non_text_ids_and_groups_are_compared_as_text() -> None:
+    # the same place and time, three reports: one incident anchored on the smallest id
+    # as text ("10" < "9"); a missing report group is a group of its own
+    ev = make_events(3, event_id=[9, 10, 11], report_group=[None, "a", 7])
+    assert corroborate(ev).tolist() == ["I10", "I10", "I10"]
+    same = make_events(2, report_group=[None, None])
+    assert corroborate(same).nunique() == 2

@@ -110,11 +110,11 @@ def test_scores_match_brute_force() -> None:
 
 
 def test_corroborate_recovers_generated_incidents() -> None:
-    # ~2,000 events; measured F1 0.964-0.971 at seeds 1-5 and 11 (0.966 at 11): floor
-    # = the lowest minus a 0.03 margin; the <=2km level measured 0.977-0.993
+    # ~2,000 events; measured F1 0.953-0.964 at seeds 1-5 and 11 (0.964 at 11): floor
+    # = the lowest minus a 0.03 margin; the <=2km level measured 0.965-0.985
     ev, truth = gt.generate(650, seed=11)
     assert 1_800 <= len(ev) <= 2_300
     inc = corroborate(ev)
     s = gt.pairwise_scores(truth, inc, by=gt.precision_level(ev[schema.GEO_PRECISION_M]))
-    assert s["f1"] >= 0.93, s
-    assert s["levels"]["<=2km"]["f1"] >= 0.94
+    assert s["f1"] >= 0.92, s
+    assert s["levels"]["<=2km"]["f1"] >= 0.93

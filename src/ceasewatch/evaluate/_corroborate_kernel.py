@@ -1,0 +1,380 @@
+"""Compiled kernels of corroboration (numba): candidate links on a space-time grid, and
+the three-phase union of incidents with the same-report cannot-link.
+
+Distances are on the WGS84 ellipsoid in a local frame at the pair's mean latitude
+(meridional and prime-vertical radii of curvature), symmetric in the two events and
+accurate to about a millimetre per kilometre at the few-ten-kilometre scale of a link.
+Grid cells are in degrees, sized so that every pair within reach lies in adjacent cells
+whatever the latitude of the data. Importing this module compiles nothing; the kernels
+are compiled on first use or loaded from numba's on-disk cache.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def _cache_dir_fallback() -> None:
+    """Point numba's cache at a user directory if it cannot write next to this file."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    pycache = Path(__file__).resolve().parent / "__pycache__"
+    try:
+        pycache.mkdir(exist_ok=True)
+        with tempfile.TemporaryFile(dir=pycache):
+            pass
+        return
+    except OSError:
+        pass
+    target = Path(tempfile.gettempdir()) / f"ceasewatch-numba-{os.getuid()}"
+    target.mkdir(parents=True, exist_ok=True)
+    os.environ["NUMBA_CACHE_DIR"] = str(target)
+    try:  # numba imported already: its config was read; set it there too
+        import numba.core.config as numba_config
+
+        setattr(numba_config, "CACHE_DIR", str(target))  # noqa: B010
+    except ImportError:  # pragma: no cover
+        pass
+
+
+_cache_dir_fallback()
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
+
+#: WGS84 semi-major axis (m) and first eccentricity squared
+A_M = 6_378_137.0
+E2 = 6.69437999014e-3
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _dist_m(lon1, lat1, lon2, lat2):  # type: ignore[no-untyped-def]
+    """Distance (m) in the local ellipsoidal frame at the pair's mean latitude."""
+    phi = np.radians(0.5 * (lat1 + lat2))
+    s = np.sin(phi)
+    w2 = 1.0 - E2 * s * s
+    w = np.sqrt(w2)
+    n = A_M / w
+    m = A_M * (1.0 - E2) / (w2 * w)
+    dx = n * np.cos(phi) * np.radians(lon2 - lon1)
+    dy = m * np.radians(lat2 - lat1)
+    return np.sqrt(dx * dx + dy * dy)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def cell_starts(cell_sorted, ncell):  # type: ignore[no-untyped-def]
+    """Start of each cell in points sorted by cell (``ncell + 1`` offsets)."""
+    start = np.zeros(ncell + 1, dtype=np.int64)
+    for k in range(len(cell_sorted)):
+        start[cell_sorted[k] + 1] += 1
+    for c in range(ncell):
+        start[c + 1] += start[c]
+    return start
+
+
+#: columns of the float and integer record tables the link kernel reads
+F_LON, F_LAT, F_LO, F_HI, F_MID, F_HW, F_R = range(7)
+I_IDX, I_GROUP, I_CAT, I_TKEY = range(4)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _lower(gi, a, b, v):  # type: ignore[no-untyped-def]
+    """First row in ``gi[a:b]`` whose time key is >= ``v``."""
+    while a < b:
+        h = (a + b) >> 1
+        if gi[h, I_TKEY] < v:
+            a = h + 1
+        else:
+            b = h
+    return a
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def links(  # type: ignore[no-untyped-def]
+    qf, qi, gf, gi, start, same_set, ncx, ncy, lon0, lat0, dlon, dlat, compat, hw_max_g,
+    link_tol_m, time_tol_s, cap,
+):  # fmt: skip
+    """Compatible pairs between query records and gridded records.
+
+    ``qf``/``qi`` and ``gf``/``gi`` are row tables (float columns ``F_*``, integer columns
+    ``I_*``); the gridded rows are sorted by cell, then time key, ``start`` holds each
+    cell's first row. A pair is kept when the two records come from different report
+    groups, their categories are compatible, their location discs come within
+    ``link_tol_m`` and their time intervals within ``time_tol_s``. With ``same_set``
+    (queries are the gridded records) each pair is reported once. Returns ``(i, j,
+    score, count)`` in record indices (``i < j``); when ``count > cap`` the arrays are
+    incomplete and the caller retries with a larger ``cap``. ``score`` is the distance
+    relative to its reach plus the time gap relative to its reach (0 = same place and
+    time).
+    """
+    oi = np.empty(cap, dtype=np.int64)
+    oj = np.empty(cap, dtype=np.int64)
+    osc = np.empty(cap, dtype=np.float64)
+    cnt = 0
+    for q in range(qf.shape[0]):
+        i = qi[q, I_IDX]
+        lon_i, lat_i = qf[q, F_LON], qf[q, F_LAT]
+        lo_i, hi_i, mid_i, hw_i, r_i = (
+            qf[q, F_LO],
+            qf[q, F_HI],
+            qf[q, F_MID],
+            qf[q, F_HW],
+            qf[q, F_R],
+        )
+        g_i, c_i = qi[q, I_GROUP], qi[q, I_CAT]
+        gx = int(np.floor((lon_i - lon0) / dlon))
+        gy = int(np.floor((lat_i - lat0) / dlat))
+        reach_t = hw_i + hw_max_g + time_tol_s
+        t_lo = np.int64(np.floor(mid_i - reach_t)) - 1
+        t_hi = np.int64(np.ceil(mid_i + reach_t)) + 1
+        for yy in range(max(gy - 1, 0), min(gy + 2, ncy)):
+            for xx in range(max(gx - 1, 0), min(gx + 2, ncx)):
+                c = yy * ncx + xx
+                a, b = start[c], start[c + 1]
+                if a == b:
+                    continue
+                p = _lower(gi, a, b, t_lo)
+                while p < b:
+                    if gi[p, I_TKEY] > t_hi:
+                        break
+                    j = gi[p, I_IDX]
+                    row = p
+                    p += 1
+                    if same_set and j <= i:
+                        continue
+                    if g_i == gi[row, I_GROUP] or not compat[c_i, gi[row, I_CAT]]:
+                        continue
+                    if lo_i - time_tol_s > gf[row, F_HI] or gf[row, F_LO] - time_tol_s > hi_i:
+                        continue
+                    reach = r_i + gf[row, F_R] + link_tol_m
+                    d = _dist_m(lon_i, lat_i, gf[row, F_LON], gf[row, F_LAT])
+                    if d > reach:
+                        continue
+                    if cnt < cap:
+                        oi[cnt] = min(i, j)
+                        oj[cnt] = max(i, j)
+                        dt = abs(mid_i - gf[row, F_MID])
+                        osc[cnt] = d / reach + dt / (hw_i + gf[row, F_HW] + time_tol_s)
+                    cnt += 1
+    return oi, oj, osc, cnt
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _find(parent, a):  # type: ignore[no-untyped-def]
+    root = a
+    while parent[root] != root:
+        root = parent[root]
+    while parent[a] != root:
+        nxt = parent[a]
+        parent[a] = root
+        a = nxt
+    return root
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _try_union(parent, size, nxt, tail, group, mark, stamp, a, b):  # type: ignore[no-untyped-def]
+    """Merge the incidents of ``a`` and ``b`` unless that puts two records of one report
+    group together; returns whether they are (now) one incident."""
+    ra = _find(parent, a)
+    rb = _find(parent, b)
+    if ra == rb:
+        return True
+    if size[ra] < size[rb]:
+        ra, rb = rb, ra
+    # mark the larger incident's groups, scan the smaller one's
+    k = ra
+    while k != -1:
+        mark[group[k]] = stamp
+        k = nxt[k]
+    k = rb
+    while k != -1:
+        if mark[group[k]] == stamp:
+            return False
+        k = nxt[k]
+    parent[rb] = ra
+    size[ra] += size[rb]
+    nxt[tail[ra]] = rb
+    tail[ra] = tail[rb]
+    return True
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _linked(i, j, rf, group, cat, compat, link_tol_m, time_tol_s):  # type: ignore[no-untyped-def]
+    """The pairwise rule of :func:`links` for records ``i`` and ``j`` of table ``rf``."""
+    if group[i] == group[j] or not compat[cat[i], cat[j]]:
+        return False
+    if rf[i, F_LO] - time_tol_s > rf[j, F_HI] or rf[j, F_LO] - time_tol_s > rf[i, F_HI]:
+        return False
+    d = _dist_m(rf[i, F_LON], rf[i, F_LAT], rf[j, F_LON], rf[j, F_LAT])
+    return d <= rf[i, F_R] + rf[j, F_R] + link_tol_m
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _try_union_complete(  # type: ignore[no-untyped-def]
+    parent, size, nxt, tail, a, b, rf, group, cat, compat, link_tol_m, time_tol_s
+):
+    """Merge the incidents of ``a`` and ``b`` only if every member of one is linked to
+    every member of the other (complete linkage: no chain)."""
+    ra = _find(parent, a)
+    rb = _find(parent, b)
+    if ra == rb:
+        return True
+    u = ra
+    while u != -1:
+        v = rb
+        while v != -1:
+            if not _linked(u, v, rf, group, cat, compat, link_tol_m, time_tol_s):
+                return False
+            v = nxt[v]
+        u = nxt[u]
+    if size[ra] < size[rb]:
+        ra, rb = rb, ra
+    parent[rb] = ra
+    size[ra] += size[rb]
+    nxt[tail[ra]] = rb
+    tail[ra] = tail[rb]
+    return True
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def union_phases(  # type: ignore[no-untyped-def]
+    n, ii, jj, coarse, group, n_groups, rf, cat, compat, link_tol_m, time_tol_s
+):
+    """Incident root of each record from links sorted best-first.
+
+    Phase 1 joins precise records (links between two precise records); phase 2 attaches
+    each coarse record to the incident of its best precise partner that holds no record
+    of its report group (at most one incident per coarse record: no chain through it);
+    phase 3 joins the coarse records that found no precise partner among themselves by
+    complete linkage (back-to-back day-long windows do not chain into weeks). Every merge
+    is refused when it would put two records of one report group together. ``rf`` is the
+    float record table (columns ``F_*``) the complete-linkage test reads.
+    """
+    parent = np.arange(n)
+    size = np.ones(n, dtype=np.int64)
+    nxt = np.full(n, -1, dtype=np.int64)
+    tail = np.arange(n)
+    mark = np.full(n_groups, -1, dtype=np.int64)
+    attached = np.zeros(n, dtype=np.bool_)
+    stamp = 0
+    m = len(ii)
+    for k in range(m):
+        a, b = ii[k], jj[k]
+        if not coarse[a] and not coarse[b]:
+            stamp += 1
+            _try_union(parent, size, nxt, tail, group, mark, stamp, a, b)
+    for k in range(m):
+        a, b = ii[k], jj[k]
+        if coarse[a] == coarse[b]:
+            continue
+        c = a if coarse[a] else b
+        p = b if coarse[a] else a
+        if attached[c]:
+            continue
+        stamp += 1
+        if _try_union(parent, size, nxt, tail, group, mark, stamp, c, p):
+            attached[c] = True
+    for k in range(m):
+        a, b = ii[k], jj[k]
+        if not (coarse[a] and coarse[b]) or attached[a] or attached[b]:
+            continue
+        _try_union_complete(
+            parent, size, nxt, tail, a, b, rf, group, cat, compat, link_tol_m, time_tol_s
+        )
+    roots = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        roots[k] = _find(parent, k)
+    return roots
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def hash_strings(offsets, data):  # type: ignore[no-untyped-def]
+    """64-bit FNV-1a hash of each string of an Arrow (large_)string column."""
+    n = len(offsets) - 1
+    out = np.empty(n, dtype=np.uint64)
+    prime = np.uint64(1099511628211)
+    for k in range(n):
+        h = np.uint64(14695981039346656037)
+        for p in range(offsets[k], offsets[k + 1]):
+            h = (h ^ np.uint64(data[p])) * prime
+        out[k] = h
+    return out
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _str_less(offsets, data, a, b):  # type: ignore[no-untyped-def]
+    """Whether string ``a`` sorts before string ``b`` (UTF-8 bytes: code point order)."""
+    pa, ea = offsets[a], offsets[a + 1]
+    pb, eb = offsets[b], offsets[b + 1]
+    while pa < ea and pb < eb:
+        if data[pa] != data[pb]:
+            return data[pa] < data[pb]
+        pa += 1
+        pb += 1
+    return (ea - offsets[a]) < (eb - offsets[b])
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def order_ties(order, score, ha, hb, ia, ib, offsets, data):  # type: ignore[no-untyped-def]
+    """Within runs of ``order`` (sorted by score) with equal scores, sort the links by
+    the hashes ``ha <= hb`` of their two ids, then by the ids themselves, so that the
+    order never depends on the input order."""
+    m = len(order)
+    s = 0
+    while s < m:
+        e = s + 1
+        while e < m and score[order[e]] == score[order[s]]:
+            e += 1
+        if e - s > 1:
+            for p in range(s + 1, e):
+                v = order[p]
+                q = p - 1
+                while q >= s:
+                    u = order[q]
+                    if ha[v] < ha[u] or (ha[v] == ha[u] and hb[v] < hb[u]):
+                        pass
+                    elif ha[v] == ha[u] and hb[v] == hb[u]:
+                        if not _link_less(v, u, ia, ib, offsets, data):
+                            break
+                    else:
+                        break
+                    order[q + 1] = u
+                    q -= 1
+                order[q + 1] = v
+        s = e
+    return order
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _link_less(u, v, ia, ib, offsets, data):  # type: ignore[no-untyped-def]
+    """Link ``u`` before link ``v`` by (smaller id, larger id) of their two records."""
+    u1, u2 = ia[u], ib[u]
+    if _str_less(offsets, data, u2, u1):
+        u1, u2 = u2, u1
+    v1, v2 = ia[v], ib[v]
+    if _str_less(offsets, data, v2, v1):
+        v1, v2 = v2, v1
+    if _str_less(offsets, data, u1, v1):
+        return True
+    if _str_less(offsets, data, v1, u1):
+        return False
+    return _str_less(offsets, data, u2, v2)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def anchors_by_id(roots, rec, offsets, data):  # type: ignore[no-untyped-def]
+    """Index of each record's incident anchor: the member recorded first, ties broken by
+    the smaller event id."""
+    n = len(roots)
+    best = np.arange(n)
+    for k in range(n):
+        rt = roots[k]
+        b = best[rt]
+        if rec[k] < rec[b] or (rec[k] == rec[b] and _str_less(offsets, data, k, b)):
+            best[rt] = k
+    out = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        out[k] = best[roots[k]]
+    return out
