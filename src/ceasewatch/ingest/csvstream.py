@@ -106,6 +106,8 @@ class _CountingReader(io.RawIOBase):
         self._on_read = on_read
         self._pending = b""
         self._eof = False
+        #: whether any byte read so far is a quote (only then can a value hold a newline)
+        self.saw_quote = False
         self._decoder = (
             codecs.getincrementaldecoder("utf-8")(errors=_ESCAPE_ERRORS) if escape_invalid else None
         )
@@ -124,6 +126,8 @@ class _CountingReader(io.RawIOBase):
             self._eof = True
             if self._decoder is not None:
                 fresh = self._decoder.decode(b"", final=True).encode("utf-8")
+        if not self.saw_quote and b'"' in fresh:
+            self.saw_quote = True
         self._pending += fresh
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
@@ -195,6 +199,81 @@ def iter_csv_chunks(
     """
     if fallback_encoding is not None:
         codecs.lookup(fallback_encoding)  # an unknown name fails here, not mid-file
+    for batch, line_no, out_bad in _iter_blocks(
+        path, header, block_bytes=block_bytes, on_read=on_read, fallback_encoding=fallback_encoding
+    ):
+        if batch is None:
+            extra: dict[str, list[str]] = (
+                {FALLBACK_FIELDS: []} if fallback_encoding is not None else {}
+            )
+            empty = pd.DataFrame({**{h: [] for h in header}, **extra, schema.LINE_NO: []})
+            yield empty, out_bad
+            continue
+        frame = batch.to_pandas()
+        if fallback_encoding is not None:
+            frame[FALLBACK_FIELDS] = _decode_fallback(batch, frame, fallback_encoding)
+        frame[schema.LINE_NO] = line_no
+        keep = _not_blank(batch)
+        if keep is not None:
+            frame = frame[keep].reset_index(drop=True)
+        yield frame, out_bad
+
+
+def iter_csv_tables(
+    path: Path,
+    header: list[str],
+    *,
+    block_bytes: int = 16 << 20,
+    on_read: ProgressFn | None = None,
+) -> Iterator[tuple[pa.Table, list[BadRow]]]:
+    """:func:`iter_csv_chunks` as Arrow tables, without a pandas copy (UTF-8 files only).
+
+    Each table has one ``string`` column per header field (missing values as ``""``) and
+    ``schema.LINE_NO`` (``int64``), the same rows and line numbers as
+    :func:`iter_csv_chunks`; blank lines are dropped.
+    """
+    names = [*header, schema.LINE_NO]
+    for batch, line_no, out_bad in _iter_blocks(
+        path, header, block_bytes=block_bytes, on_read=on_read, fallback_encoding=None
+    ):
+        if batch is None:
+            empty = pa.table(
+                [pa.array([], pa.string())] * len(header) + [pa.array([], pa.int64())],
+                names=names,
+            )
+            yield empty, out_bad
+            continue
+        table = pa.Table.from_batches([batch]).append_column(schema.LINE_NO, pa.array(line_no))
+        keep = _not_blank(batch)
+        if keep is not None:
+            table = table.filter(pa.array(keep))
+        yield table, out_bad
+
+
+def _not_blank(batch: pa.RecordBatch) -> np.ndarray | None:
+    """Mask of the rows that hold at least one value (None: all of them)."""
+    n = batch.num_rows
+    if not n:
+        return None
+    blank = np.ones(n, dtype=bool)
+    for col in batch.columns:
+        blank &= pc.binary_length(col).to_numpy(zero_copy_only=False) == 0
+        if not blank.any():
+            return None
+    return ~blank
+
+
+def _iter_blocks(
+    path: Path,
+    header: list[str],
+    *,
+    block_bytes: int,
+    on_read: ProgressFn | None,
+    fallback_encoding: str | None,
+) -> Iterator[tuple[pa.RecordBatch | None, np.ndarray, list[BadRow]]]:
+    """Per block: the parsed rows (blank ones included), the physical line where each
+    starts, and the block's bad rows with their lines; a last ``(None, …, bad)`` carries
+    bad rows after the last block."""
     bad: list[BadRow] = []
 
     def handler(row: pacsv.InvalidRow) -> str:
@@ -220,7 +299,7 @@ def iter_csv_chunks(
             reader_src,
             read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
             # blank lines are kept as rows so that the record count matches the lines;
-            # rows with no value at all are dropped below, after numbering
+            # rows with no value at all are dropped by the callers, after numbering
             parse_options=pacsv.ParseOptions(
                 newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=handler
             ),
@@ -248,38 +327,25 @@ def iter_csv_chunks(
             n = batch.num_rows
             pending_bad.extend(bad)
             bad.clear()
-            pending_bad.sort(key=lambda b: b.line_no)
-            # record numbers of this batch's good rows: consecutive, skipping bad records
-            records = np.empty(n, dtype=np.int64)
-            r = next_record
-            i = 0
-            bad_here: list[BadRow] = []
-            bad_iter = iter(pending_bad)
-            nxt = next(bad_iter, None)
-            while i < n:
-                if nxt is not None and nxt.line_no == r:
-                    bad_here.append(nxt)
-                    nxt = next(bad_iter, None)
-                    r += 1
-                    continue
-                # fill a run of good records up to the next bad one at once
-                stop = n - i if nxt is None else min(n - i, nxt.line_no - r)
-                records[i : i + stop] = np.arange(r, r + stop)
-                i += stop
-                r += stop
-            while nxt is not None and nxt.line_no == r:
-                bad_here.append(nxt)
-                nxt = next(bad_iter, None)
-                r += 1
-            pending_bad = [b for b in pending_bad if b not in bad_here]
-            next_record = r
-            # embedded newlines shift physical lines
-            nl = np.zeros(n, dtype=np.int64)
-            for col in batch.columns:
-                nl += pc.count_substring(col, "\n").to_numpy(zero_copy_only=False).astype(np.int64)
+            if not pending_bad:
+                # fast path: every record of the block is a good row
+                records = np.arange(next_record, next_record + n, dtype=np.int64)
+                next_record += n
+                bad_here: list[BadRow] = []
+            else:
+                records, bad_here, next_record = _number_records(n, next_record, pending_bad)
+                pending_bad = [b for b in pending_bad if b not in bad_here]
+            # embedded newlines shift physical lines; a value can only hold one when the
+            # file has a quote character (unquoted values end at a newline)
+            if reader_src.saw_quote:
+                nl = np.zeros(n, dtype=np.int64)
+                for col in batch.columns:
+                    nl += pc.count_substring(col, "\n").to_numpy(zero_copy_only=False)
+                cum_nl = np.concatenate([[0], np.cumsum(nl)])
+            else:
+                cum_nl = np.zeros(n + 1, dtype=np.int64)
             # map bad record numbers to physical lines: add the newlines inside the good
             # and bad records before each one
-            cum_nl = np.concatenate([[0], np.cumsum(nl)])
             out_bad = []
             bad_nl = 0
             for b in bad_here:
@@ -290,18 +356,8 @@ def iter_csv_chunks(
             for b in bad_here:
                 # good rows after a multi-line bad row are shifted by its newlines
                 line_no[records > b.line_no] += b.text.count("\n")
-            extra_lines += int(nl.sum()) + sum(b.text.count("\n") for b in bad_here)
-            frame = batch.to_pandas()
-            if fallback_encoding is not None:
-                frame[FALLBACK_FIELDS] = _decode_fallback(batch, frame, fallback_encoding)
-            frame[schema.LINE_NO] = line_no
-            if n:
-                blank = np.ones(n, dtype=bool)
-                for col in batch.columns:
-                    blank &= pc.binary_length(col).to_numpy(zero_copy_only=False) == 0
-                if blank.any():
-                    frame = frame[~blank].reset_index(drop=True)
-            yield frame, out_bad
+            extra_lines += int(cum_nl[-1]) + bad_nl
+            yield batch, line_no, out_bad
         # bad rows after the last good batch
         pending_bad.extend(bad)
         if pending_bad:
@@ -310,13 +366,39 @@ def iter_csv_chunks(
                 # shifted by the newlines of the bad rows before it, too
                 out_bad.append(BadRow(b.line_no + extra_lines, b.reason, b.text))
                 extra_lines += b.text.count("\n")
-            extra: dict[str, list[str]] = (
-                {FALLBACK_FIELDS: []} if fallback_encoding is not None else {}
-            )
-            empty = pd.DataFrame({**{h: [] for h in header}, **extra, schema.LINE_NO: []})
-            yield empty, out_bad
+            yield None, np.zeros(0, dtype=np.int64), out_bad
     finally:
         reader_src.close()
+
+
+def _number_records(
+    n: int, next_record: int, pending_bad: list[BadRow]
+) -> tuple[np.ndarray, list[BadRow], int]:
+    """Record numbers of a block's ``n`` good rows (consecutive from ``next_record``,
+    skipping the bad records), the bad records among them, and the next record number."""
+    pending_bad.sort(key=lambda b: b.line_no)
+    records = np.empty(n, dtype=np.int64)
+    r = next_record
+    i = 0
+    bad_here: list[BadRow] = []
+    bad_iter = iter(pending_bad)
+    nxt = next(bad_iter, None)
+    while i < n:
+        if nxt is not None and nxt.line_no == r:
+            bad_here.append(nxt)
+            nxt = next(bad_iter, None)
+            r += 1
+            continue
+        # fill a run of good records up to the next bad one at once
+        stop = n - i if nxt is None else min(n - i, nxt.line_no - r)
+        records[i : i + stop] = np.arange(r, r + stop)
+        i += stop
+        r += stop
+    while nxt is not None and nxt.line_no == r:
+        bad_here.append(nxt)
+        nxt = next(bad_iter, None)
+        r += 1
+    return records, bad_here, r
 
 
 def _decode_fallback(batch: pa.RecordBatch, frame: pd.DataFrame, encoding: str) -> np.ndarray:

@@ -28,21 +28,31 @@ Every detection becomes a ``fire_detection`` event.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ceasewatch.errors import SourceFormatError
 from ceasewatch.ingest.base import (
     EventSource,
-    RowChecks,
+    json_connection,
+    json_lock,
+    json_object_sql,
     register_source,
-    rows_to_json,
-    to_float,
+    text_has_bytes,
 )
-from ceasewatch.ingest.csvstream import BadRow, ProgressFn, iter_csv_chunks, read_header
+from ceasewatch.ingest.csvstream import (
+    BadRow,
+    ProgressFn,
+    iter_csv_chunks,
+    iter_csv_tables,
+    read_header,
+)
 from ceasewatch.normalize import schema, vocab
 
 #: columns of the full layout (lower case; the header is compared case-insensitively)
@@ -53,6 +63,53 @@ REDUCED_COLUMNS = frozenset({"latitude", "longitude", "acq_date"})
 #: are merged and cannot be told apart, so the coarser
 REDUCED_GEO_PRECISION_M = 1_000.0
 
+# a number as pandas ``to_numeric`` reads one (ASCII digits): DuckDB's cast alone would
+# also take ``1_000``; ``nan`` and ``inf`` are refused here and out of range there alike
+_NUMBER = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+# what Python's ``str.strip()`` removes (the white space of Latin-1; wider Unicode space
+# characters are kept)
+_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"
+# bytes of those characters in UTF-8: a column without any needs no stripping
+_WHITESPACE_BYTES = np.zeros(256, dtype=bool)
+_WHITESPACE_BYTES[:0x21] = True
+_WHITESPACE_BYTES[0xC2] = True
+
+
+def _q(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _strip(expr: str) -> str:
+    return f"trim({expr}, {_q(_WHITESPACE)})"
+
+
+def _number(txt: str) -> str:
+    return f"CASE WHEN regexp_full_match({txt}, {_q(_NUMBER)}) THEN TRY_CAST({txt} AS DOUBLE) END"
+
+
+def _map(expr: str, mapping: dict[str, float], default: str) -> str:
+    whens = " ".join(f"WHEN {_q(k)} THEN {float(v)!r}" for k, v in mapping.items())
+    return f"CASE {expr} {whens} ELSE {default} END"
+
+
+def _first_reason(checks: list[tuple[str, str]]) -> str:
+    """SQL: the reason of the first failing check (NULL when all pass)."""
+    return "CASE " + " ".join(f"WHEN {cond} THEN {why}" for cond, why in checks) + " END"
+
+
+#: checks both layouts share, in order: (failing condition, reason)
+_LAT_LON_CHECKS = [
+    (
+        "lat IS NULL OR abs(lat) > 90",
+        "'latitude ''' || lat_txt || ''' is not a number in [-90, 90]'",
+    ),
+    (
+        "lon IS NULL OR abs(lon) > 180",
+        "'longitude ''' || lon_txt || ''' is not a number in [-180, 180]'",
+    ),
+]
+
 
 @register_source
 class FirmsSource(EventSource):
@@ -60,12 +117,12 @@ class FirmsSource(EventSource):
     title = "NASA FIRMS fire detections CSV"
     required_columns = FULL_COLUMNS
     #: bytes per read block (tests make it small to cross block boundaries)
-    block_bytes: int = 16 << 20
+    block_bytes: int = 32 << 20
 
     def __init__(self) -> None:
         # per file: the layout, and the occurrence counts of the previous block's ids
         self._reduced: bool | None = None
-        self._carry: dict[str, int] = {}
+        self._carry: pa.Table | None = None
 
     @staticmethod
     def layout(path: Path, header: list[str]) -> str:
@@ -97,169 +154,204 @@ class FirmsSource(EventSource):
     ) -> Iterator[tuple[pd.DataFrame, list[BadRow]]]:
         header = read_header(path)
         self._reduced = self.layout(path, header) == "reduced"
-        self._carry = {}
+        self._carry = None
         try:
             yield from iter_csv_chunks(path, header, block_bytes=self.block_bytes, on_read=on_read)
         finally:
             self._reduced = None
-            self._carry = {}
+            self._carry = None
+
+    def read_tables(
+        self, path: Path, *, on_read: ProgressFn | None = None
+    ) -> Iterator[tuple[pa.Table, list[BadRow]]]:
+        """:meth:`read_chunks` as Arrow tables, for :meth:`normalize_table`."""
+        header = read_header(path)
+        self._reduced = self.layout(path, header) == "reduced"
+        self._carry = None
+        try:
+            yield from iter_csv_tables(path, header, block_bytes=self.block_bytes, on_read=on_read)
+        finally:
+            self._reduced = None
+            self._carry = None
 
     def normalize(self, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         cols = [c for c in raw.columns if c != schema.LINE_NO]
-        raw_json = rows_to_json(raw[cols])
-        checks = RowChecks(raw.index)
+        table = pa.table(
+            [pa.array(raw[c].astype(str).to_numpy(), pa.string()) for c in cols]
+            + [pa.array(raw[schema.LINE_NO].to_numpy(), pa.int64())],
+            names=[*cols, schema.LINE_NO],
+        )
+        events, quarantine = self.normalize_table(table)
+        frame = events.to_pandas()
+        # the events keep the index of their raw rows (line numbers are unique per row)
+        where = pd.Index(raw[schema.LINE_NO].to_numpy()).get_indexer(frame[schema.LINE_NO])
+        frame.index = raw.index[where]
+        return frame, quarantine
+
+    def normalize_table(self, raw: pa.Table) -> tuple[pa.Table, pd.DataFrame]:
+        """Canonical events (Arrow, ``schema.EVENT_SCHEMA``) and quarantine rows of a chunk
+        of text columns plus ``schema.LINE_NO``: one SQL query over the chunk, no Python
+        per row; only the quarantined rows become Python objects."""
+        cols = [c for c in raw.column_names if c != schema.LINE_NO]
         # names compared case-insensitively; the raw record keeps them as written
-        raw = raw.rename(columns={c: c.strip().lower() for c in cols})
-        reduced = self._reduced if self._reduced is not None else "acq_time" not in raw.columns
-        if reduced:
-            return self._normalize_reduced(raw, raw_json, checks)
+        by_lower = {c.strip().lower(): c for c in cols}
+        reduced = self._reduced if self._reduced is not None else "acq_time" not in by_lower
 
-        lat_txt = raw["latitude"].astype(str).str.strip()
-        lon_txt = raw["longitude"].astype(str).str.strip()
-        lat = to_float(lat_txt)
-        lon = to_float(lon_txt)
-        checks.flag(
-            lat.isna() | (lat.abs() > 90), "latitude '" + lat_txt + "' is not a number in [-90, 90]"
-        )
-        checks.flag(
-            lon.isna() | (lon.abs() > 180),
-            "longitude '" + lon_txt + "' is not a number in [-180, 180]",
-        )
+        # columns of this chunk without white space are used as they are, not stripped
+        spaced = {c for c in cols if text_has_bytes(raw.column(c), _WHITESPACE_BYTES)}
 
-        date_txt = raw["acq_date"].astype(str).str.strip()
-        time_txt = raw["acq_time"].astype(str).str.strip().str.zfill(4)
-        good_time = time_txt.str.fullmatch(r"([01]\d|2[0-3])[0-5]\d")
-        checks.flag(~good_time, "acq_time '" + raw["acq_time"].astype(str) + "' is not HHMM")
-        when = pd.to_datetime(
-            date_txt + " " + time_txt, format="%Y-%m-%d %H%M", errors="coerce", utc=True
-        ).astype("datetime64[us, UTC]")
-        checks.flag(when.isna(), "acq_date '" + date_txt + "' is not yyyy-mm-dd")
+        def col(name: str, *, strip: bool = True) -> str | None:
+            real = by_lower.get(name)
+            if real is None:
+                return None
+            expr = 't."' + real.replace('"', '""') + '"'
+            return _strip(expr) if strip and real in spaced else expr
 
-        instrument = (
-            raw["instrument"].astype(str).str.strip().str.upper()
-            if "instrument" in raw
-            else pd.Series("VIIRS", index=raw.index)
-        )
-        instrument = instrument.where(instrument != "", "VIIRS")
-        satellite = (
-            raw["satellite"].astype(str).str.strip()
-            if "satellite" in raw
-            else pd.Series("", index=raw.index)
-        )
-        geo_m = instrument.map(vocab.FIRMS_GEO_PRECISION_M).fillna(1_000.0)
-
-        if "confidence" in raw:
-            conf_txt = raw["confidence"].astype(str).str.strip().str.lower()
-            conf = conf_txt.map(vocab.FIRMS_CONFIDENCE).fillna(to_float(conf_txt))
-            checks.flag(
-                (conf_txt != "") & (conf.isna() | (conf < 0) | (conf > 100)),
-                "confidence '" + conf_txt + "' is not l/n/h or 0-100",
-            )
+        with json_lock():
+            con = json_connection()
+            con.register("_firms_raw", raw)
+            try:
+                raw_json = json_object_sql(con, "_firms_raw", cols, raw)
+                if reduced:
+                    out = self._reduced_table(con, raw_json, col)
+                else:
+                    out = con.sql(self._full_sql(raw_json, col)).to_arrow_table()
+            finally:
+                con.unregister("_firms_raw")
+        reason = out.column("reason")
+        if reason.null_count == len(reason):
+            events, bad = out, out.slice(0, 0)
         else:
-            conf = pd.Series(np.nan, index=raw.index)
-        # a low-confidence detection is weaker information (Admiralty credibility)
-        credibility = np.where(conf < 40, 4, vocab.DEFAULT_GRADES["firms"][1])
-
-        source_id = (
-            satellite
-            + "|"
-            + instrument
-            + "|"
-            + date_txt
-            + "|"
-            + time_txt
-            + "|"
-            + lat_txt
-            + "|"
-            + lon_txt
-        )
-        ok = checks.ok
-        events = pd.DataFrame(
+            ok = pc.is_null(reason)
+            events, bad = out.filter(ok), out.filter(pc.invert(ok))
+        quarantine = pd.DataFrame(
             {
-                schema.SOURCE: self.name,
-                schema.SOURCE_EVENT_ID: source_id,
-                schema.OCCURRED_AT: when,
-                schema.TIME_PRECISION: "minute",
-                schema.TIME_WINDOW_S: 0.0,
-                schema.LON: lon,
-                schema.LAT: lat,
-                schema.GEO_PRECISION_M: geo_m,
-                schema.CATEGORY: "fire_detection",
-                schema.WEAPON_CLASS: pd.Series(pd.NA, index=raw.index, dtype="object"),
-                schema.ACTOR: pd.Series(pd.NA, index=raw.index, dtype="object"),
-                schema.ATTRIBUTED_TO: pd.Series(pd.NA, index=raw.index, dtype="object"),
-                schema.FATALITIES: np.nan,
-                schema.COUNT: 1,
-                schema.RELIABILITY: vocab.DEFAULT_GRADES["firms"][0],
-                schema.CREDIBILITY: credibility,
-                # each detection is its own report: adjacent pixels of one fire, or one fire
-                # seen by two overpasses, may be linked by corroboration
-                schema.REPORT_GROUP: "firms:" + source_id,
-                schema.LOCATION_NAME: pd.Series(pd.NA, index=raw.index, dtype="object"),
-                schema.ADMIN1: pd.Series(pd.NA, index=raw.index, dtype="object"),
-                schema.NOTES: pd.Series(pd.NA, index=raw.index, dtype="object"),
-                schema.RAW: raw_json,
-                schema.LINE_NO: raw[schema.LINE_NO],
+                schema.LINE_NO: bad.column(schema.LINE_NO).to_numpy(zero_copy_only=False),
+                "reason": pd.Series(bad.column("reason").to_pylist(), dtype="object"),
+                schema.RAW: pd.Series(bad.column(schema.RAW).to_pylist(), dtype="object"),
             }
-        )[ok.to_numpy()]
-        return events, checks.quarantine(raw_json, raw[schema.LINE_NO])
+        )
+        return events.drop_columns(["reason"]).cast(schema.EVENT_SCHEMA), quarantine
 
-    def _normalize_reduced(
-        self, raw: pd.DataFrame, raw_json: pd.Series, checks: RowChecks
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        lat_txt = raw["latitude"].astype(str).str.strip()
-        lon_txt = raw["longitude"].astype(str).str.strip()
-        lat = to_float(lat_txt)
-        lon = to_float(lon_txt)
-        checks.flag(
-            lat.isna() | (lat.abs() > 90), "latitude '" + lat_txt + "' is not a number in [-90, 90]"
-        )
-        checks.flag(
-            lon.isna() | (lon.abs() > 180),
-            "longitude '" + lon_txt + "' is not a number in [-180, 180]",
-        )
-        date_txt = raw["acq_date"].astype(str).str.strip()
-        when = pd.to_datetime(date_txt, format="%Y-%m-%d", errors="coerce", utc=True).astype(
-            "datetime64[us, UTC]"
-        )
-        checks.flag(when.isna(), "acq_date '" + date_txt + "' is not yyyy-mm-dd")
+    def _select(self, *, precision: str, geo_m: str, credibility: str, sid: str) -> str:
+        """The event columns (and ``reason``) over a relation with ``lat``, ``lon``,
+        ``occurred``, ``raw``, ``line_no``."""
+        reliability = vocab.DEFAULT_GRADES["firms"][0]
+        return f"""
+            {_q(self.name)} AS source, {sid} AS source_event_id, occurred AS occurred_at,
+            {_q(precision)} AS time_precision, 0.0::DOUBLE AS time_window_s,
+            coalesce(lon, 0.0) AS lon, coalesce(lat, 0.0) AS lat,
+            ({geo_m})::DOUBLE AS geo_precision_m, 'fire_detection' AS category,
+            NULL::VARCHAR AS weapon_class, NULL::VARCHAR AS actor,
+            NULL::VARCHAR AS attributed_to, NULL::DOUBLE AS fatalities, 1::BIGINT AS count,
+            {_q(reliability)} AS reliability, ({credibility})::TINYINT AS credibility,
+            'firms:' || {sid} AS report_group, NULL::VARCHAR AS location_name,
+            NULL::VARCHAR AS admin1, NULL::VARCHAR AS notes, raw,
+            line_no::BIGINT AS line_no"""
 
-        # occurrence of this exact (date, latitude, longitude) in the file so far
-        base = date_txt + "|" + lat_txt + "|" + lon_txt
-        k = base.groupby(base, sort=False).cumcount() + 1
-        if self._carry:
-            k = k + base.map(self._carry).fillna(0).astype("int64")
-        self._carry = dict(zip(base, k, strict=True))  # the last occurrence wins
-        source_id = base + "|" + k.astype(str)
-        geo_m = REDUCED_GEO_PRECISION_M
-        if "instrument" in raw:
-            instrument = raw["instrument"].astype(str).str.strip().str.upper()
-            geo_m = instrument.map(vocab.FIRMS_GEO_PRECISION_M).fillna(REDUCED_GEO_PRECISION_M)
-        na = pd.Series(pd.NA, index=raw.index, dtype="object")
-        events = pd.DataFrame(
-            {
-                schema.SOURCE: self.name,
-                schema.SOURCE_EVENT_ID: source_id,
-                schema.OCCURRED_AT: when,
-                schema.TIME_PRECISION: "day",
-                schema.TIME_WINDOW_S: 0.0,
-                schema.LON: lon,
-                schema.LAT: lat,
-                schema.GEO_PRECISION_M: geo_m,
-                schema.CATEGORY: "fire_detection",
-                schema.WEAPON_CLASS: na,
-                schema.ACTOR: na,
-                schema.ATTRIBUTED_TO: na,
-                schema.FATALITIES: np.nan,
-                schema.COUNT: 1,
-                schema.RELIABILITY: vocab.DEFAULT_GRADES["firms"][0],
-                schema.CREDIBILITY: vocab.DEFAULT_GRADES["firms"][1],
-                schema.REPORT_GROUP: "firms:" + source_id,
-                schema.LOCATION_NAME: na,
-                schema.ADMIN1: na,
-                schema.NOTES: na,
-                schema.RAW: raw_json,
-                schema.LINE_NO: raw[schema.LINE_NO],
-            }
-        )[checks.ok.to_numpy()]
-        return events, checks.quarantine(raw_json, raw[schema.LINE_NO])
+    def _full_sql(self, raw_json: str, col: Callable[..., str | None]) -> str:
+        def text(name: str, default: str = "''") -> str:
+            expr = col(name)
+            return default if expr is None else expr
+
+        default_cred = vocab.DEFAULT_GRADES["firms"][1]
+        checks = [
+            *_LAT_LON_CHECKS,
+            (
+                "NOT regexp_full_match(time_txt, '([01][0-9]|2[0-3])[0-5][0-9]')",
+                "'acq_time ''' || time_raw || ''' is not HHMM'",
+            ),
+            ("occurred IS NULL", "'acq_date ''' || date_txt || ''' is not yyyy-mm-dd'"),
+            (
+                "conf_txt <> '' AND (conf IS NULL OR conf < 0 OR conf > 100)",
+                "'confidence ''' || conf_txt || ''' is not l/n/h or 0-100'",
+            ),
+        ]
+        sid = (
+            "satellite || '|' || instrument || '|' || date_txt || '|' || time_txt || '|' "
+            "|| lat_txt || '|' || lon_txt"
+        )
+        select = self._select(
+            precision="minute",
+            geo_m=_map("instrument", vocab.FIRMS_GEO_PRECISION_M, "1000.0"),
+            credibility=f"CASE WHEN conf < 40 THEN 4 ELSE {default_cred} END",
+            sid="sid",
+        )
+        return f"""
+            WITH a AS (
+                SELECT t.line_no, {raw_json} AS raw, {text("latitude")} AS lat_txt,
+                    {text("longitude")} AS lon_txt, {text("acq_date")} AS date_txt,
+                    {text("acq_time")} AS time_s, {col("acq_time", strip=False)} AS time_raw,
+                    upper({text("instrument")}) AS instrument_s,
+                    {text("satellite")} AS satellite, lower({text("confidence")}) AS conf_txt
+                FROM _firms_raw t
+            ), b AS (
+                SELECT *, {_number("lat_txt")} AS lat, {_number("lon_txt")} AS lon,
+                    CASE WHEN length(time_s) < 4 THEN lpad(time_s, 4, '0') ELSE time_s END
+                        AS time_txt,
+                    CASE WHEN instrument_s = '' THEN 'VIIRS' ELSE instrument_s END AS instrument,
+                    {_map("conf_txt", vocab.FIRMS_CONFIDENCE, _number("conf_txt"))} AS conf
+                FROM a
+            ), c AS (
+                SELECT *, timezone('UTC', try_strptime(date_txt || ' ' || time_txt,
+                    '%Y-%m-%d %H%M')) AS occurred, {sid} AS sid
+                FROM b
+            )
+            SELECT {select}, {_first_reason(checks)} AS reason FROM c"""
+
+    def _reduced_table(
+        self, con: duckdb.DuckDBPyConnection, raw_json: str, col: Callable[..., str | None]
+    ) -> pa.Table:
+        def text(name: str) -> str:
+            expr = col(name)
+            assert expr is not None
+            return expr
+
+        instrument = col("instrument")
+        geo_m = (
+            _map("instrument", vocab.FIRMS_GEO_PRECISION_M, repr(REDUCED_GEO_PRECISION_M))
+            if instrument is not None
+            else repr(REDUCED_GEO_PRECISION_M)
+        )
+        checks = [
+            *_LAT_LON_CHECKS,
+            ("occurred IS NULL", "'acq_date ''' || date_txt || ''' is not yyyy-mm-dd'"),
+        ]
+        carry = self._carry
+        if carry is None:
+            carry = pa.table({"base": pa.array([], pa.string()), "k": pa.array([], pa.int64())})
+        select = self._select(
+            precision="day",
+            geo_m=geo_m,
+            credibility=str(vocab.DEFAULT_GRADES["firms"][1]),
+            sid="base || '|' || k",
+        )
+        # occurrence of this exact (date, latitude, longitude) in the file so far: in the
+        # chunk, plus the count carried from the previous chunk
+        sql = f"""
+            WITH a AS (
+                SELECT t.line_no, {raw_json} AS raw, {text("latitude")} AS lat_txt,
+                    {text("longitude")} AS lon_txt, {text("acq_date")} AS date_txt,
+                    {"NULL" if instrument is None else f"upper({instrument})"}
+                        AS instrument
+                FROM _firms_raw t
+            ), b AS (
+                SELECT a.*, {_number("lat_txt")} AS lat, {_number("lon_txt")} AS lon,
+                    timezone('UTC', try_strptime(date_txt, '%Y-%m-%d')) AS occurred,
+                    date_txt || '|' || lat_txt || '|' || lon_txt AS base
+                FROM a
+            ), c AS (
+                SELECT b.*, row_number() OVER (PARTITION BY b.base ORDER BY b.line_no)
+                    + coalesce(_firms_carry.k, 0) AS k
+                FROM b LEFT JOIN _firms_carry USING (base)
+            )
+            SELECT {select}, {_first_reason(checks)} AS reason, base, k FROM c
+            ORDER BY line_no"""
+        con.register("_firms_carry", carry)
+        try:
+            out = con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("_firms_carry")
+        # the last occurrence of each id of this chunk, for the next one
+        self._carry = out.group_by("base").aggregate([("k", "max")]).rename_columns(["base", "k"])
+        return out.drop_columns(["base", "k"])

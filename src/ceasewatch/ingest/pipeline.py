@@ -112,55 +112,32 @@ def ingest_file(
             }
         )
         result.batch_id = batch_id
-        for raw, bad in source.read_chunks(path, on_read=on_read):
-            result.rows_read += len(raw) + len(bad)
-            events, quarantined = source.normalize(raw)
-            # a source id twice in one file: keep the first, quarantine the others
-            # (the ids seen so far live in the store, not in memory: a 10 GB file has
-            # more ids than fit)
-            ids = events[schema.SOURCE_EVENT_ID].astype(str)
-            dup_in_chunk = ids.duplicated(keep="first")
-            earlier = store.claim_source_ids(
-                batch_id, ids[~dup_in_chunk], events.loc[~dup_in_chunk, schema.LINE_NO]
-            ).reindex(ids.index)
-            dup = dup_in_chunk | earlier.notna()
-            if dup.any():
-                chunk_first = events[~dup_in_chunk].set_index(schema.SOURCE_EVENT_ID)[
-                    schema.LINE_NO
-                ]
-                firsts = earlier[dup].fillna(ids[dup].map(chunk_first)).fillna(-1).astype("int64")
-                quarantined = pd.concat(
-                    [
-                        quarantined,
-                        pd.DataFrame(
-                            {
-                                schema.LINE_NO: events.loc[dup, schema.LINE_NO].to_numpy(),
-                                "reason": (
-                                    "duplicate source id '" + ids[dup] + "' in the same file "
-                                    "(first on line " + firsts.astype(str) + ", kept)"
-                                ).to_numpy(),
-                                schema.RAW: events.loc[dup, schema.RAW].to_numpy(),
-                            }
-                        ),
-                    ],
-                    ignore_index=True,
-                )
-                events = events[~dup]
-            if bad:
-                quarantined = pd.concat([quarantined, bad_rows_frame(bad)], ignore_index=True)
-            counts = store.add_events(events, batch_id=batch_id, recorded_at=when)
-            result.loaded += counts["loaded"]
-            result.new_version += counts["new_version"]
-            result.unchanged += counts["unchanged"]
-            if not quarantined.empty:
-                quarantined = quarantined.assign(
-                    batch_id=batch_id, source=source.name, file_name=path.name
-                )
-                store.add_quarantine(quarantined)
-                result.quarantined += len(quarantined)
-                for reason in quarantined["reason"]:
-                    key = _reason_key(str(reason))
-                    result.reasons[key] = result.reasons.get(key, 0) + 1
+        read_tables = getattr(source, "read_tables", None)
+        normalize_table = getattr(source, "normalize_table", None)
+        add_table = getattr(store, "add_event_table", None)
+        if read_tables is not None and normalize_table is not None and add_table is not None:
+            # the fast path: Arrow chunks from the reader to the store, no pandas copy
+            for table, bad in read_tables(path, on_read=on_read):
+                result.rows_read += table.num_rows + len(bad)
+                events, quarantined = normalize_table(table)
+                counts, dups = add_table(events, batch_id=batch_id, recorded_at=when)
+                parts = [q for q in (quarantined, dups) if not q.empty]
+                if bad:
+                    parts.append(bad_rows_frame(bad))
+                _tally(result, counts)
+                if parts:
+                    _quarantine(store, result, pd.concat(parts, ignore_index=True), path)
+        else:
+            for raw, bad in source.read_chunks(path, on_read=on_read):
+                result.rows_read += len(raw) + len(bad)
+                events, quarantined = source.normalize(raw)
+                events, dup_rows = _claim(store, batch_id, events)
+                parts = [q for q in (quarantined, dup_rows) if not q.empty]
+                if bad:
+                    parts.append(bad_rows_frame(bad))
+                _tally(result, store.add_events(events, batch_id=batch_id, recorded_at=when))
+                if parts:
+                    _quarantine(store, result, pd.concat(parts, ignore_index=True), path)
         store.finish_batch(
             batch_id,
             {
@@ -189,3 +166,46 @@ def ingest_file(
         )
     result.seconds = (datetime.now(UTC) - t0).total_seconds()
     return result
+
+
+def _claim(store: Store, batch_id: int, events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``events`` without the source ids already read in this batch, and the quarantine
+    rows of those (the first of each id is kept)."""
+    # the ids seen so far live in the store, not in memory: a 10 GB file has more ids
+    # than fit
+    ids = events[schema.SOURCE_EVENT_ID].astype(str)
+    dup_in_chunk = ids.duplicated(keep="first")
+    earlier = store.claim_source_ids(
+        batch_id, ids[~dup_in_chunk], events.loc[~dup_in_chunk, schema.LINE_NO]
+    ).reindex(ids.index)
+    dup = dup_in_chunk | earlier.notna()
+    if not dup.any():
+        return events, pd.DataFrame(columns=[schema.LINE_NO, "reason", schema.RAW])
+    chunk_first = events[~dup_in_chunk].set_index(schema.SOURCE_EVENT_ID)[schema.LINE_NO]
+    firsts = earlier[dup].fillna(ids[dup].map(chunk_first)).fillna(-1).astype("int64")
+    rows = pd.DataFrame(
+        {
+            schema.LINE_NO: events.loc[dup, schema.LINE_NO].to_numpy(),
+            "reason": (
+                "duplicate source id '" + ids[dup] + "' in the same file "
+                "(first on line " + firsts.astype(str) + ", kept)"
+            ).to_numpy(),
+            schema.RAW: events.loc[dup, schema.RAW].to_numpy(),
+        }
+    )
+    return events[~dup], rows
+
+
+def _tally(result: BatchResult, counts: dict[str, int]) -> None:
+    result.loaded += counts["loaded"]
+    result.new_version += counts["new_version"]
+    result.unchanged += counts["unchanged"]
+
+
+def _quarantine(store: Store, result: BatchResult, rows: pd.DataFrame, path: Path) -> None:
+    rows = rows.assign(batch_id=result.batch_id, source=result.source, file_name=path.name)
+    store.add_quarantine(rows)
+    result.quarantined += len(rows)
+    for reason in rows["reason"]:
+        key = _reason_key(str(reason))
+        result.reasons[key] = result.reasons.get(key, 0) + 1

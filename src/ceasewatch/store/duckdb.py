@@ -16,6 +16,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ceasewatch import __version__
 from ceasewatch.errors import NotFoundError, StoreError
@@ -301,6 +302,95 @@ class DuckDBStore:
             "unchanged": int(counts[2]),
         }
 
+    def add_event_table(
+        self, events: pa.Table, *, batch_id: int, recorded_at: datetime
+    ) -> tuple[dict[str, int], pd.DataFrame]:
+        """:meth:`claim_source_ids` and :meth:`add_events` for one Arrow chunk, in SQL.
+
+        The fast path of the ingest pipeline (``events`` has ``schema.EVENT_COLUMNS``). A
+        source id already read in this batch (earlier in the chunk or in an earlier chunk)
+        is not stored: those rows come back as quarantine rows (``line_no``, ``reason``,
+        ``raw``). The rest is stored as :meth:`add_events` stores (new, new version or
+        unchanged), straight from the Arrow chunk: no pandas copy, no staging table.
+        """
+        no_dups = pd.DataFrame(
+            {
+                schema.LINE_NO: pd.Series([], dtype="int64"),
+                "reason": pd.Series([], dtype="object"),
+                schema.RAW: pd.Series([], dtype="object"),
+            }
+        )
+        if events.num_rows == 0:
+            return {"loaded": 0, "new_version": 0, "unchanged": 0}, no_dups
+        con = self.con
+        con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _claims "
+            "(batch_id BIGINT, source_event_id TEXT, line_no BIGINT)"
+        )
+        key = "substr(md5(source || chr(31) || source_event_id), 1, 20)"
+        dups = no_dups
+        con.register("_chunk", events)
+        try:
+            # a duplicate: claimed in an earlier chunk, or not the first (by line) in this one
+            dups = con.execute(
+                "WITH firsts AS (SELECT source_event_id, min(line_no) AS first_line, "
+                "count(*) AS n FROM _chunk GROUP BY source_event_id), "
+                "earlier AS (SELECT c.source_event_id, min(c.line_no) AS first_line "
+                "FROM _claims c SEMI JOIN _chunk k USING (source_event_id) "
+                "WHERE c.batch_id = ? GROUP BY c.source_event_id) "
+                "SELECT k.line_no, 'duplicate source id ''' || k.source_event_id || "
+                "''' in the same file (first on line ' || "
+                "coalesce(e.first_line, f.first_line) || ', kept)' AS reason, k.raw "
+                "FROM _chunk k JOIN firsts f USING (source_event_id) "
+                "LEFT JOIN earlier e USING (source_event_id) "
+                "WHERE e.first_line IS NOT NULL OR (f.n > 1 AND k.line_no > f.first_line) "
+                "ORDER BY k.line_no",
+                [batch_id],
+            ).df()
+            keep = ""
+            if not dups.empty:
+                con.register("_dup_lines", dups[[schema.LINE_NO]])
+                keep = "WHERE line_no NOT IN (SELECT line_no FROM _dup_lines)"
+            con.execute(
+                f"INSERT INTO _claims SELECT ?, source_event_id, line_no FROM _chunk {keep}",
+                [batch_id],
+            )
+            # the current version of those of the chunk's events already stored
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _cur AS SELECT event_id, max(version) AS version, "
+                "arg_max(content_sha, version) AS content_sha FROM events "
+                f"WHERE event_id IN (SELECT {key} FROM _chunk {keep}) GROUP BY event_id"
+            )
+            new_version = unchanged = 0
+            if con.execute("SELECT count(*) FROM _cur").fetchall()[0][0]:
+                got = con.execute(
+                    "SELECT count(*) FILTER (WHERE s.sha <> c.content_sha), "
+                    "count(*) FILTER (WHERE s.sha = c.content_sha) FROM "
+                    f"(SELECT {key} AS event_id, md5(raw) AS sha FROM _chunk {keep}) s "
+                    "JOIN _cur c USING (event_id)"
+                ).fetchall()[0]
+                new_version, unchanged = int(got[0]), int(got[1])
+            cols = ", ".join(f"s.{c}" for c in schema.EVENT_COLUMNS)
+            inserted = con.execute(
+                f"INSERT INTO events SELECT s.event_id, coalesce(c.version, 0) + 1, "
+                f"s.content_sha, {cols}, ?, ? FROM (SELECT {key} AS event_id, "
+                f"md5(raw) AS content_sha, * FROM _chunk {keep}) s "
+                "LEFT JOIN _cur c USING (event_id) "
+                "WHERE c.content_sha IS NULL OR c.content_sha <> s.content_sha",
+                [batch_id, recorded_at],
+            ).fetchall()[0][0]
+            con.execute("DROP TABLE _cur")
+        finally:
+            con.unregister("_chunk")
+            if not dups.empty:
+                con.unregister("_dup_lines")
+        counts = {
+            "loaded": int(inserted) - new_version,
+            "new_version": new_version,
+            "unchanged": unchanged,
+        }
+        return counts, (no_dups if dups.empty else dups)
+
     def _current_events_sql(self, columns: str) -> str:
         return (
             f"SELECT {columns} FROM events WHERE (? IS NULL OR recorded_at <= ?) "
@@ -334,6 +424,8 @@ class DuckDBStore:
     ) -> Iterator[pd.DataFrame]:
         cols = ", ".join(_EVENT_STORE_COLUMNS)
         cur = self.con.cursor()
+        # a cursor does not inherit the connection's settings: times come back in UTC
+        cur.execute("SET TimeZone='UTC'")
         cur.execute(
             self._current_events_sql(cols) + " ORDER BY occurred_at, event_id", [as_of, as_of]
         )
