@@ -611,7 +611,10 @@ def serve_cmd(
     update: dict[str, Any] = {"host": host, "port": port}
     if store:
         update["store"] = store
-    out.print(f"serving {update.get('store') or ServeSettings().store} on http://{host}:{port}/")
+    from ceasewatch.store.postgis import redact
+
+    where = redact(str(update.get("store") or ServeSettings().store))
+    out.print(f"serving {where} on http://{host}:{port}/")
     run(ServeSettings().model_copy(update=update))
 
 

@@ -9,12 +9,15 @@ once per session whichever module asks first.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -61,6 +64,37 @@ def build_demo_store(root: Path) -> DemoStore:
     finally:
         st.close()
     return DemoStore(store_path, root / "out" / "inputs", tokens)
+
+
+def pg_helpers() -> ModuleType:
+    """``tests/store/pg_helpers.py`` (the PostGIS test server: a fresh schema per test,
+    skipped with the reason when ``CEASEWATCH_TEST_PG`` is unset or unreachable)."""
+    mod = sys.modules.get("pg_helpers")
+    if mod is None:
+        path = Path(__file__).resolve().parents[1] / "store" / "pg_helpers.py"
+        spec = importlib.util.spec_from_file_location("pg_helpers", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["pg_helpers"] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+def copy_demo_to(demo: DemoStore, location: str) -> None:
+    """The demo store (users and tokens included) copied into the store at ``location``
+    (a PostGIS schema), as ``ceasewatch store copy`` does."""
+    from ceasewatch.store.open import open_store as open_any
+    from ceasewatch.store.transfer import copy_store
+
+    source = open_any(demo.path, read_only=True)
+    try:
+        target = open_any(location)
+        try:
+            copy_store(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()
 
 
 def headers_for(demo: DemoStore, who: str) -> dict[str, str]:

@@ -504,7 +504,7 @@ def test_unexpected_error_is_500_in_the_shape(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(events, "query_events", boom)
+    monkeypatch.setattr(events, "snapshot_page_response", boom)
     with make_client(demo_store, tmp_path) as c:
         r = c.get("/api/events", headers=headers_for(demo_store, "observer"))
     err = assert_error_shape(r, 500)

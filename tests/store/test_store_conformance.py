@@ -686,3 +686,10 @@ def test_store_copy_round_trip(tmp_path: Path) -> None:
             team.close()
             back.close()
             origin.close()
+
+
+def test_percent_in_sql_without_parameters(st: AnyStore) -> None:
+    """A literal ``%`` in a statement run without parameters means modulo/LIKE, not a
+    placeholder, on both engines."""
+    assert st.con.execute("SELECT 7 % 3").fetchone()[0] == 1
+    assert st.con.execute("SELECT 'a%b' LIKE 'a%'").fetchone()[0] is True

@@ -35,7 +35,7 @@ from ceasewatch.serve.routers import (
 from ceasewatch.serve.settings import ServeSettings
 from ceasewatch.store.audit import ensure_audit_table
 from ceasewatch.store.auth import ensure_auth_tables
-from ceasewatch.store.duckdb import open_store
+from ceasewatch.store.open import open_store
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 

@@ -14,11 +14,15 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import orjson
 from fastapi import Request, Response
 
 from ceasewatch.normalize import schema
+
+if TYPE_CHECKING:
+    from ceasewatch.serve.snapshot import Table as SnapshotTable
 
 GEOJSON_MEDIA: Final = "application/geo+json"
 CSV_MEDIA: Final = "text/csv; charset=utf-8"
@@ -99,17 +103,7 @@ def page_response(
     """One page of rows as a FeatureCollection or CSV."""
     headers = _link(request, next_cursor)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(
-                [
-                    "" if v is None or (isinstance(v, float) and math.isnan(v)) else json_csv(v)
-                    for v in row
-                ]
-            )
-        return Response(buf.getvalue(), media_type=CSV_MEDIA, headers=headers)
+        return Response(csv_text(columns, rows), media_type=CSV_MEDIA, headers=headers)
     features = [feature(columns, row, id_column) for row in rows]
     doc = {
         "type": "FeatureCollection",
@@ -118,6 +112,48 @@ def page_response(
         "next_cursor": next_cursor,
     }
     return Response(dumps(doc), media_type=GEOJSON_MEDIA, headers=headers)
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(
+            [
+                "" if v is None or (isinstance(v, float) and math.isnan(v)) else json_csv(v)
+                for v in row
+            ]
+        )
+    return buf.getvalue()
+
+
+def snapshot_page_response(
+    request: Request,
+    fmt: str,
+    table: SnapshotTable,
+    positions: Iterable[int],
+    next_cursor: str | None,
+) -> Response:
+    """One page of snapshot rows (see :mod:`ceasewatch.serve.snapshot`): features
+    serialized once per row and joined, or CSV."""
+    headers = _link(request, next_cursor)
+    if fmt == "csv":
+        text = csv_text(table.spec.columns, (table.row(int(i)) for i in positions))
+        return Response(text, media_type=CSV_MEDIA, headers=headers)
+    features = [table.feature_json(int(i)) for i in positions]
+    body = b"".join(
+        (
+            b'{"type":"FeatureCollection","features":[',
+            b",".join(features),
+            b'],"count":',
+            str(len(features)).encode(),
+            b',"next_cursor":',
+            orjson.dumps(next_cursor),
+            b"}",
+        )
+    )
+    return Response(body, media_type=GEOJSON_MEDIA, headers=headers)
 
 
 def json_csv(value: Any) -> Any:

@@ -24,6 +24,27 @@ MAX_LIST_ITEMS = 20
 MAX_ITEM_CHARS = 64
 _ITEM_RE = re.compile(r"^[^,;\x00-\x1f]{1,64}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: ISO 8601 date and time with an explicit offset (``Z`` or ``±hh:mm``)
+_ISO_TIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})$"
+)
+#: how far in the future an ``as_of`` may lie (clock skew between client and server)
+AS_OF_SKEW = timedelta(seconds=60)
+
+
+def _iso_time(value: object, name: str) -> object:
+    """Refuse a time that is not ISO 8601 text with an offset (pydantic would also take
+    Unix seconds or a bare date)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_TIME_RE.match(value.strip()):
+        msg = (
+            f"{name} {str(value)[:60]!r} is not an ISO 8601 time with an offset, "
+            "e.g. 2025-03-01T12:00:00Z"
+        )
+        raise ValueError(msg)
+    return value.strip()
+
 
 Format = Literal["geojson", "csv"]
 
@@ -114,6 +135,16 @@ class ListParams(BaseModel):
         description="geojson (default) or csv; the Accept header chooses when absent",
     )
 
+    @field_validator("since", "until", mode="before")
+    @classmethod
+    def _check_time(cls, value: object) -> object:
+        return _iso_time(value, "time")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _to_utc(cls, value: datetime | None) -> datetime | None:
+        return value.astimezone(UTC) if value is not None else None
+
     @field_validator("bbox")
     @classmethod
     def _check_bbox(cls, value: str | None) -> str | None:
@@ -153,23 +184,45 @@ class ListParams(BaseModel):
         return x0, y0, x1, y1
 
 
-class EventParams(ListParams):
-    """Filters of ``GET /api/events``."""
+class AsOfParams(ListParams):
+    """A list that can be asked for as the store knew it at a time."""
 
     as_of: AwareDatetime | None = Field(
         default=None,
         description=(
-            "the events as known at this time: only records recorded at or before it, each "
-            "in the version current then (zone and incident are those of today's evaluation)"
+            "what the store knew at this time (ISO 8601 with offset, read as UTC): the "
+            "event versions recorded by then, evaluated against the agreement versions "
+            "loaded by then, with the analysts' decisions and statuses set by then"
         ),
+        examples=["2025-09-20T12:00:00Z"],
     )
 
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _check_as_of_text(cls, value: object) -> object:
+        return _iso_time(value, "as_of")
 
-class IncidentParams(ListParams):
+    @field_validator("as_of")
+    @classmethod
+    def _check_as_of(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        if value > datetime.now(UTC) + AS_OF_SKEW:
+            msg = f"as_of {value.isoformat()} is in the future; leave it out for the present"
+            raise ValueError(msg)
+        return value
+
+
+class EventParams(AsOfParams):
+    """Filters of ``GET /api/events``."""
+
+
+class IncidentParams(AsOfParams):
     """Filters of ``GET /api/incidents``; ``category`` and ``source`` match any member."""
 
 
-class ViolationParams(ListParams):
+class ViolationParams(AsOfParams):
     """Filters of ``GET /api/violations``."""
 
     status: str | None = Field(
@@ -201,6 +254,7 @@ class ViolationParams(ListParams):
 class CountParams(ViolationParams):
     """Filters of ``GET /api/violations/daily-counts`` (no paging: one row per day)."""
 
+    as_of: None = Field(default=None, description="not offered here")
     limit: int = Field(default=100, ge=1, le=100_000, description="ignored")
 
 

@@ -5,13 +5,21 @@ a page costs one query whatever the size of the store. Pages are ordered by
 ``(occurred_at, id)``; the cursor is that key of the last row, so paging is stable when
 records are added meanwhile (a new record lands before or after the cursor, never
 duplicating or skipping one already listed).
+
+The SQL runs on both stores: a DuckDB connection (or cursor) and the PostGIS store's
+:class:`~ceasewatch.store.postgis.PgConnection` (which takes the same ``?`` placeholders
+and has ``arg_max``, ``epoch_us``, ``string_split`` and ``list_has_any``, migration 0003).
+What differs is chosen by :func:`dialect_of`: the ISO 8601 text of a time (``strftime``
+vs ``to_char``) and, on PostgreSQL, the binary ``"C"`` collation wherever ids are ordered
+or compared, so that keyset paging follows the DuckDB store's (and Python's) order
+whatever the database's locale. No ``QUALIFY`` and no ``GROUP BY ALL``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeAlias
 
 import duckdb
 
@@ -24,6 +32,11 @@ from ceasewatch.serve.params import (
     decode_cursor,
     encode_cursor,
 )
+from ceasewatch.store.postgis import PgConnection
+
+#: a read connection of either store
+ReadConnection: TypeAlias = duckdb.DuckDBPyConnection | PgConnection
+Dialect: TypeAlias = Literal["duckdb", "postgres"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -122,7 +135,21 @@ VIOLATION_COLUMNS: Final = (
 TIME_COLUMNS: Final = frozenset({"occurred_at", "recorded_at", "updated_at", "detected_at"})
 
 
-def _iso_sql(expr: str) -> str:
+def dialect_of(con: Any) -> Dialect:
+    """The SQL dialect of a read connection (a DuckDB one unless it is the PostGIS
+    store's adapter)."""
+    return "postgres" if isinstance(con, PgConnection) else "duckdb"
+
+
+def _iso_sql(expr: str, dialect: Dialect = "duckdb") -> str:
+    # mod(), not %: the PostGIS adapter escapes % for psycopg
+    if dialect == "postgres":
+        t = f"({expr}) AT TIME ZONE 'UTC'"
+        return (
+            f"CASE WHEN mod(epoch_us({expr}), 1000000) = 0 "
+            f"""THEN to_char({t}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"') """
+            f"""ELSE to_char({t}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') END"""
+        )
     return (
         f"CASE WHEN epoch_us({expr}) % 1000000 = 0 "
         f"THEN strftime({expr}, '%Y-%m-%dT%H:%M:%SZ') "
@@ -130,9 +157,23 @@ def _iso_sql(expr: str) -> str:
     )
 
 
-def _col(alias: str, column: str) -> str:
+def _col(alias: str, column: str, dialect: Dialect = "duckdb") -> str:
     expr = f"{alias}.{column}" if alias else column
-    return f"{_iso_sql(expr)} AS {column}" if column in TIME_COLUMNS else expr
+    return f"{_iso_sql(expr, dialect)} AS {column}" if column in TIME_COLUMNS else expr
+
+
+def _text(expr: str, dialect: Dialect) -> str:
+    """``expr`` in binary (code point) order: DuckDB's default, PostgreSQL's ``"C"``."""
+    return f'{expr} COLLATE "C"' if dialect == "postgres" else expr
+
+
+def current_versions_sql(where: str = "", columns: str = "e.*") -> str:
+    """The current version of each event (``where`` filters the versions considered,
+    with alias ``e``): a ``row_number()`` subquery, which both engines run."""
+    return (
+        f"SELECT * FROM (SELECT {columns}, row_number() OVER (PARTITION BY e.event_id "
+        f"ORDER BY e.version DESC) AS _cw_rn FROM events e {where}) _cw_v WHERE _cw_rn = 1"
+    )
 
 
 #: the exact sort key of each row, appended last and removed by ``_page``
@@ -182,11 +223,14 @@ def _common(w: Where, p: ListParams, alias: str, *, zone_alias: str | None = Non
         w.add(f"{za}.sector IN (SELECT unnest(?))", as_list(p.sector))
 
 
-def _cursor(w: Where, cursor: str | None, alias: str, id_col: str) -> None:
+def _cursor(
+    w: Where, cursor: str | None, alias: str, id_col: str, dialect: Dialect = "duckdb"
+) -> None:
     if cursor:
         at, rid = decode_cursor(cursor)
+        idx = _text(f"{alias}.{id_col}", dialect)
         w.add(
-            f"({alias}.occurred_at > ? OR ({alias}.occurred_at = ? AND {alias}.{id_col} > ?))",
+            f"({alias}.occurred_at > ? OR ({alias}.occurred_at = ? AND {idx} > ?))",
             at,
             at,
             rid,
@@ -194,7 +238,7 @@ def _cursor(w: Where, cursor: str | None, alias: str, id_col: str) -> None:
 
 
 def _page(
-    con: duckdb.DuckDBPyConnection,
+    con: ReadConnection,
     sql: str,
     params: list[Any],
     columns: tuple[str, ...],
@@ -215,15 +259,17 @@ def _page(
 def _current_events_cte(w_pre: Where) -> str:
     # candidates: any version matches the record-level filters; the current version (as
     # of) is then taken and every filter applied again to it
+    cur = current_versions_sql(
+        "WHERE e.event_id IN (SELECT event_id FROM cand) "
+        "AND (?::TIMESTAMPTZ IS NULL OR e.recorded_at <= ?::TIMESTAMPTZ)"
+    )
     return (
         "WITH cand AS (SELECT DISTINCT event_id FROM events e WHERE " + w_pre.sql() + "), "
-        "cur AS (SELECT e.* FROM events e WHERE e.event_id IN (SELECT event_id FROM cand) "
-        "AND (?::TIMESTAMPTZ IS NULL OR e.recorded_at <= ?::TIMESTAMPTZ) "
-        "QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY e.version DESC) = 1) "
+        f"cur AS ({cur}) "
     )
 
 
-def _event_select() -> str:
+def _event_select(dialect: Dialect = "duckdb") -> str:
     cols = []
     for c in EVENT_COLUMNS:
         if c in ("zone", "sector", "side", "distance_to_line_km", "agreement_version"):
@@ -231,7 +277,7 @@ def _event_select() -> str:
         elif c == "incident_id":
             cols.append("m.incident_id")
         else:
-            cols.append(_col("e", c))
+            cols.append(_col("e", c, dialect))
     return ", ".join(cols)
 
 
@@ -243,7 +289,8 @@ def _event_record_filters(w: Where, p: ListParams) -> None:
         w.add("e.source IN (SELECT unnest(?))", as_list(p.source))
 
 
-def query_events(con: duckdb.DuckDBPyConnection, p: EventParams) -> Page:
+def query_events(con: ReadConnection, p: EventParams) -> Page:
+    d = dialect_of(con)
     pre = Where()
     bounds = p.bounds()
     if bounds is not None:
@@ -259,30 +306,30 @@ def query_events(con: duckdb.DuckDBPyConnection, p: EventParams) -> Page:
         pre.add("e.source IN (SELECT unnest(?))", as_list(p.source))
     w = Where()
     _event_record_filters(w, p)
-    _cursor(w, p.cursor, "e", "event_id")
+    _cursor(w, p.cursor, "e", "event_id", d)
     sql = (
         _current_events_cte(pre)
-        + f"SELECT {_event_select()}, {_KEY_SQL.format(alias='e')} FROM cur e "
+        + f"SELECT {_event_select(d)}, {_KEY_SQL.format(alias='e')} FROM cur e "
         "LEFT JOIN event_eval v USING (event_id) LEFT JOIN incident_members m USING (event_id) "
-        f"WHERE {w.sql()} ORDER BY e.occurred_at, e.event_id LIMIT ?"
+        f"WHERE {w.sql()} ORDER BY e.occurred_at, {_text('e.event_id', d)} LIMIT ?"
     )
     params = [*pre.params, p.as_of, p.as_of, *w.params]
     return _page(con, sql, params, EVENT_COLUMNS, p.limit, "event_id")
 
 
-def events_by_ids(con: duckdb.DuckDBPyConnection, event_ids: list[str]) -> Page:
+def events_by_ids(con: ReadConnection, event_ids: list[str]) -> Page:
+    d = dialect_of(con)
     sql = (
-        "WITH cur AS (SELECT e.* FROM events e WHERE e.event_id IN (SELECT unnest(?)) "
-        "QUALIFY row_number() OVER (PARTITION BY e.event_id ORDER BY e.version DESC) = 1) "
-        f"SELECT {_event_select()} FROM cur e "
+        f"WITH cur AS ({current_versions_sql('WHERE e.event_id IN (SELECT unnest(?))')}) "
+        f"SELECT {_event_select(d)} FROM cur e "
         "LEFT JOIN event_eval v USING (event_id) LEFT JOIN incident_members m USING (event_id) "
-        "ORDER BY e.occurred_at, e.event_id"
+        f"ORDER BY e.occurred_at, {_text('e.event_id', d)}"
     )
     rows = con.execute(sql, [event_ids]).fetchall()
     return Page(EVENT_COLUMNS, rows, None)
 
 
-def event_versions(con: duckdb.DuckDBPyConnection, event_id: str) -> list[dict[str, Any]]:
+def event_versions(con: ReadConnection, event_id: str) -> list[dict[str, Any]]:
     rows = con.execute(
         "SELECT version, content_sha, batch_id, recorded_at FROM events WHERE event_id = ? "
         "ORDER BY version",
@@ -293,7 +340,8 @@ def event_versions(con: duckdb.DuckDBPyConnection, event_id: str) -> list[dict[s
     ]
 
 
-def query_incidents(con: duckdb.DuckDBPyConnection, p: ListParams) -> Page:
+def query_incidents(con: ReadConnection, p: ListParams) -> Page:
+    d = dialect_of(con)
     w = Where()
     _common(w, p, "i")
     if p.category:
@@ -303,26 +351,27 @@ def query_incidents(con: duckdb.DuckDBPyConnection, p: ListParams) -> Page:
         )
     if p.source:
         w.add("list_has_any(string_split(i.sources, ';'), ?)", as_list(p.source))
-    _cursor(w, p.cursor, "i", "incident_id")
-    cols = ", ".join(_col("i", c) for c in INCIDENT_COLUMNS)
+    _cursor(w, p.cursor, "i", "incident_id", d)
+    cols = ", ".join(_col("i", c, d) for c in INCIDENT_COLUMNS)
     sql = (
         f"SELECT {cols}, {_KEY_SQL.format(alias='i')} FROM incidents i WHERE {w.sql()} "
-        "ORDER BY i.occurred_at, i.incident_id LIMIT ?"
+        f"ORDER BY i.occurred_at, {_text('i.incident_id', d)} LIMIT ?"
     )
     return _page(con, sql, w.params, INCIDENT_COLUMNS, p.limit, "incident_id")
 
 
-def incident_row(con: duckdb.DuckDBPyConnection, incident_id: str) -> dict[str, Any] | None:
-    cols = ", ".join(_col("", c) for c in INCIDENT_COLUMNS)
+def incident_row(con: ReadConnection, incident_id: str) -> dict[str, Any] | None:
+    cols = ", ".join(_col("", c, dialect_of(con)) for c in INCIDENT_COLUMNS)
     row = con.execute(
         f"SELECT {cols} FROM incidents WHERE incident_id = ?", [incident_id]
     ).fetchone()
     return dict(zip(INCIDENT_COLUMNS, row, strict=True)) if row else None
 
 
-def incident_member_ids(con: duckdb.DuckDBPyConnection, incident_id: str) -> list[str]:
+def incident_member_ids(con: ReadConnection, incident_id: str) -> list[str]:
     rows = con.execute(
-        "SELECT event_id FROM incident_members WHERE incident_id = ? ORDER BY event_id",
+        "SELECT event_id FROM incident_members WHERE incident_id = ? "
+        f"ORDER BY {_text('event_id', dialect_of(con))}",
         [incident_id],
     ).fetchall()
     return [str(r[0]) for r in rows]
@@ -342,53 +391,55 @@ def _violation_filters(w: Where, p: ViolationParams) -> None:
         w.add("v.severity IN (SELECT unnest(?))", as_list(p.severity))
 
 
-def _violation_select() -> str:
+def _violation_select(dialect: Dialect = "duckdb") -> str:
     return ", ".join(
-        "coalesce(s.status, 'detected') AS status" if c == "status" else _col("v", c)
+        "coalesce(s.status, 'detected') AS status" if c == "status" else _col("v", c, dialect)
         for c in VIOLATION_COLUMNS
     )
 
 
-def query_violations(con: duckdb.DuckDBPyConnection, p: ViolationParams) -> Page:
+def query_violations(con: ReadConnection, p: ViolationParams) -> Page:
+    d = dialect_of(con)
     w = Where()
     _violation_filters(w, p)
-    _cursor(w, p.cursor, "v", "violation_id")
+    _cursor(w, p.cursor, "v", "violation_id", d)
     sql = (
-        f"SELECT {_violation_select()}, {_KEY_SQL.format(alias='v')} FROM violations v "
+        f"SELECT {_violation_select(d)}, {_KEY_SQL.format(alias='v')} FROM violations v "
         f"LEFT JOIN {_STATUS_SQL} s USING (violation_id) WHERE {w.sql()} "
-        "ORDER BY v.occurred_at, v.violation_id LIMIT ?"
+        f"ORDER BY v.occurred_at, {_text('v.violation_id', d)} LIMIT ?"
     )
     return _page(con, sql, w.params, VIOLATION_COLUMNS, p.limit, "violation_id")
 
 
-def violation_row(con: duckdb.DuckDBPyConnection, violation_id: str) -> dict[str, Any] | None:
+def violation_row(con: ReadConnection, violation_id: str) -> dict[str, Any] | None:
     row = con.execute(
-        f"SELECT {_violation_select()} FROM violations v LEFT JOIN {_STATUS_SQL} s "
+        f"SELECT {_violation_select(dialect_of(con))} FROM violations v LEFT JOIN {_STATUS_SQL} s "
         "USING (violation_id) WHERE v.violation_id = ?",
         [violation_id],
     ).fetchone()
     return dict(zip(VIOLATION_COLUMNS, row, strict=True)) if row else None
 
 
-def violations_of_incident(con: duckdb.DuckDBPyConnection, incident_id: str) -> Page:
+def violations_of_incident(con: ReadConnection, incident_id: str) -> Page:
+    d = dialect_of(con)
     rows = con.execute(
-        f"SELECT {_violation_select()} FROM violations v LEFT JOIN {_STATUS_SQL} s "
-        "USING (violation_id) WHERE v.incident_id = ? ORDER BY v.violation_id",
+        f"SELECT {_violation_select(d)} FROM violations v LEFT JOIN {_STATUS_SQL} s "
+        f"USING (violation_id) WHERE v.incident_id = ? ORDER BY {_text('v.violation_id', d)}",
         [incident_id],
     ).fetchall()
     return Page(VIOLATION_COLUMNS, rows, None)
 
 
-def status_history(con: duckdb.DuckDBPyConnection, violation_id: str) -> list[dict[str, Any]]:
+def status_history(con: ReadConnection, violation_id: str) -> list[dict[str, Any]]:
     rows = con.execute(
         "SELECT status, comment, actor, changed_at FROM violation_status "
-        "WHERE violation_id = ? ORDER BY changed_at",
+        f"WHERE violation_id = ? ORDER BY changed_at, {_text('status', dialect_of(con))}",
         [violation_id],
     ).fetchall()
     return [{"status": r[0], "comment": r[1], "actor": r[2], "changed_at": r[3]} for r in rows]
 
 
-def current_status(con: duckdb.DuckDBPyConnection, violation_id: str) -> str | None:
+def current_status(con: ReadConnection, violation_id: str) -> str | None:
     """The violation's analyst status; None if there is no such violation."""
     row = con.execute(
         f"SELECT coalesce(s.status, 'detected') FROM violations v LEFT JOIN {_STATUS_SQL} s "
@@ -398,22 +449,25 @@ def current_status(con: duckdb.DuckDBPyConnection, violation_id: str) -> str | N
     return str(row[0]) if row else None
 
 
-def daily_counts(con: duckdb.DuckDBPyConnection, p: ViolationParams) -> list[dict[str, Any]]:
+def daily_counts(con: ReadConnection, p: ViolationParams) -> list[dict[str, Any]]:
     """Violations per UTC day, zone and status (filters as the list, no paging)."""
+    d = dialect_of(con)
     w = Where()
     _violation_filters(w, p)
     rows = con.execute(
-        "SELECT CAST(v.occurred_at AS DATE) AS day, coalesce(v.zone, 'outside') AS zone, "
-        "coalesce(s.status, 'detected') AS status, count(*) AS n "
-        f"FROM violations v LEFT JOIN {_STATUS_SQL} s USING (violation_id) WHERE {w.sql()} "
-        "GROUP BY ALL ORDER BY day, zone, status",
+        "SELECT day, zone, status, n FROM (SELECT CAST(v.occurred_at AS DATE) AS day, "
+        "coalesce(v.zone, 'outside') AS zone, coalesce(s.status, 'detected') AS status, "
+        f"count(*) AS n FROM violations v LEFT JOIN {_STATUS_SQL} s USING (violation_id) "
+        f"WHERE {w.sql()} GROUP BY 1, 2, 3) c "
+        f"ORDER BY day, {_text('zone', d)}, {_text('status', d)}",
         w.params,
     ).fetchall()
     return [{"day": r[0].isoformat(), "zone": r[1], "status": r[2], "n": int(r[3])} for r in rows]
 
 
-def records_received(con: duckdb.DuckDBPyConnection, p: CoverageParams) -> list[dict[str, Any]]:
+def records_received(con: ReadConnection, p: CoverageParams) -> list[dict[str, Any]]:
     """Records received per source, UTC day and sector (current versions)."""
+    d = dialect_of(con)
     w = Where()
     if p.since is not None:
         w.add("e.occurred_at >= ?", p.since)
@@ -423,12 +477,15 @@ def records_received(con: duckdb.DuckDBPyConnection, p: CoverageParams) -> list[
         w.add("e.source IN (SELECT unnest(?))", as_list(p.source))
     if p.sector:
         w.add("v.sector IN (SELECT unnest(?))", as_list(p.sector))
+    cur = current_versions_sql(columns="e.event_id, e.source, e.occurred_at")
     rows = con.execute(
-        "WITH cur AS (SELECT event_id, source, occurred_at FROM events "
-        "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY version DESC) = 1) "
-        "SELECT e.source, CAST(e.occurred_at AS DATE) AS day, coalesce(v.sector, '') AS sector, "
-        "count(*) AS n FROM cur e LEFT JOIN event_eval v USING (event_id) "
-        f"WHERE {w.sql()} GROUP BY ALL ORDER BY day, e.source, sector",
+        "SELECT source, day, sector, n FROM ("
+        f"WITH cur AS ({cur}) "
+        "SELECT e.source AS source, CAST(e.occurred_at AS DATE) AS day, "
+        "coalesce(v.sector, '') AS sector, count(*) AS n "
+        "FROM cur e LEFT JOIN event_eval v USING (event_id) "
+        f"WHERE {w.sql()} GROUP BY 1, 2, 3) c "
+        f"ORDER BY day, {_text('source', d)}, {_text('sector', d)}",
         w.params,
     ).fetchall()
     return [
@@ -437,17 +494,21 @@ def records_received(con: duckdb.DuckDBPyConnection, p: CoverageParams) -> list[
     ]
 
 
-def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def has_table(con: ReadConnection, name: str) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+        "AND table_schema = current_schema()",
+        [name],
     ).fetchone()
     return bool(row and row[0])
 
 
-def time_range(con: duckdb.DuckDBPyConnection) -> tuple[datetime | None, datetime | None]:
+def time_range(con: ReadConnection) -> tuple[datetime | None, datetime | None]:
     row = con.execute("SELECT min(occurred_at), max(occurred_at) FROM incidents").fetchone()
     return (row[0], row[1]) if row else (None, None)
 
 
-def distinct_values(con: duckdb.DuckDBPyConnection, sql: str) -> list[str]:
-    return [str(r[0]) for r in con.execute(sql).fetchall() if r[0] is not None]
+def distinct_values(con: ReadConnection, sql: str) -> list[str]:
+    """The non-null values of ``sql``'s first column, distinct, in code point order
+    (sorted here: the database's collation may differ)."""
+    return sorted({str(r[0]) for r in con.execute(sql).fetchall() if r[0] is not None})

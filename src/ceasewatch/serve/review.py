@@ -26,7 +26,7 @@ from ceasewatch.store.decisions import (
     list_decisions,
     record_decision,
 )
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.open import AnyStore
 
 #: allowed status transitions: current → possible next
 TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
@@ -48,7 +48,7 @@ def check_transition(current: str, new: str) -> None:
 
 
 def change_violation_status(
-    store: DuckDBStore,
+    store: AnyStore,
     violation_id: str,
     new_status: str,
     *,

@@ -18,7 +18,10 @@ class ServeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CEASEWATCH_", extra="ignore")
 
-    store: str = Field(default=DEFAULT_STORE, description="DuckDB file path of the store")
+    store: str = Field(
+        default=DEFAULT_STORE,
+        description="the store: a DuckDB file path, or a postgresql:// URL (the team store)",
+    )
     host: str = Field(default="127.0.0.1", description="interface to listen on")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0: any free port)")
     tile_url: str | None = Field(
@@ -48,7 +51,17 @@ class ServeSettings(BaseSettings):
         le=256,
         description=(
             "DuckDB threads of the service's store: the API's queries are small and many "
-            "run at once, which one thread each serves best (measured: half the latency)"
+            "run at once, which one thread each serves best (measured: half the latency); "
+            "ignored on the PostGIS team store"
+        ),
+    )
+    snapshot_poll_s: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=3_600.0,
+        description=(
+            "how often (seconds) a read checks the audit log for writes made outside the "
+            "service (the service's own writes refresh the read snapshot at once)"
         ),
     )
     static_dir: Path | None = Field(

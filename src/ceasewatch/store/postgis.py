@@ -360,7 +360,9 @@ class PgConnection:
     def execute(self, query: str, parameters: Sequence[Any] | None = None) -> PgResult:
         if _DUCKDB_ONLY.match(query):
             return _EMPTY
-        params = None if parameters is None else [_param(p) for p in parameters]
+        # always a list, even empty: psycopg turns the ``%%`` of ``translate`` back into
+        # ``%`` only when parameters are passed
+        params = [] if parameters is None else [_param(p) for p in parameters]
         text = translate(query, params)
         with self.raw.cursor() as cur:
             cur.execute(text, params)

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from ceasewatch.errors import NotFoundError
 from ceasewatch.serve.auth import Ctx, Observer, role_doc
 from ceasewatch.serve.models import error_responses
-from ceasewatch.serve.output import choose_format, json_response, page_response, record
+from ceasewatch.serve.output import choose_format, json_response, record, snapshot_page_response
 from ceasewatch.serve.params import EventParams, check_limit
-from ceasewatch.serve.queries import event_versions, events_by_ids, query_events
+from ceasewatch.serve.queries import event_versions, events_by_ids
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 
@@ -26,14 +26,11 @@ def list_events(
     request: Request, ctx: Ctx, user: Observer, params: Annotated[EventParams, Query()]
 ) -> Response:
     check_limit(params.limit, ctx.settings.max_page_size)
-    page = query_events(ctx.reader(), params)
-    return page_response(
-        request,
-        choose_format(request, params.format),
-        page.columns,
-        page.rows,
-        id_column="event_id",
-        next_cursor=page.next_cursor,
+    snap = ctx.snapshot() if params.as_of is None else ctx.snapshot_as_of(params.as_of)
+    table = snap.events
+    positions, next_cursor = table.select(params)
+    return snapshot_page_response(
+        request, choose_format(request, params.format), table, positions, next_cursor
     )
 
 

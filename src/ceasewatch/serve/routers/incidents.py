@@ -15,15 +15,14 @@ from ceasewatch.serve.output import (
     choose_format,
     feature,
     json_response,
-    page_response,
     record,
+    snapshot_page_response,
 )
 from ceasewatch.serve.params import IncidentParams, check_limit
 from ceasewatch.serve.queries import (
     events_by_ids,
     incident_member_ids,
     incident_row,
-    query_incidents,
     violations_of_incident,
 )
 from ceasewatch.serve.review import list_decisions, record_decision
@@ -43,14 +42,11 @@ def list_incidents(
     request: Request, ctx: Ctx, user: Observer, params: Annotated[IncidentParams, Query()]
 ) -> Response:
     check_limit(params.limit, ctx.settings.max_page_size)
-    page = query_incidents(ctx.reader(), params)
-    return page_response(
-        request,
-        choose_format(request, params.format),
-        page.columns,
-        page.rows,
-        id_column="incident_id",
-        next_cursor=page.next_cursor,
+    snap = ctx.snapshot() if params.as_of is None else ctx.snapshot_as_of(params.as_of)
+    table = snap.incidents
+    positions, next_cursor = table.select(params)
+    return snapshot_page_response(
+        request, choose_format(request, params.format), table, positions, next_cursor
     )
 
 

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from ceasewatch.errors import NotFoundError
 from ceasewatch.serve.auth import Analyst, Ctx, Observer, actor_of, role_doc
 from ceasewatch.serve.models import StatusChange, error_responses
-from ceasewatch.serve.output import choose_format, json_response, page_response, record
+from ceasewatch.serve.output import choose_format, json_response, record, snapshot_page_response
 from ceasewatch.serve.params import CountParams, ViolationParams, check_limit
 from ceasewatch.serve.queries import (
     current_status,
     daily_counts,
-    query_violations,
     status_history,
     violation_row,
 )
@@ -35,14 +34,11 @@ def list_violations(
     request: Request, ctx: Ctx, user: Observer, params: Annotated[ViolationParams, Query()]
 ) -> Response:
     check_limit(params.limit, ctx.settings.max_page_size)
-    page = query_violations(ctx.reader(), params)
-    return page_response(
-        request,
-        choose_format(request, params.format),
-        page.columns,
-        page.rows,
-        id_column="violation_id",
-        next_cursor=page.next_cursor,
+    snap = ctx.snapshot() if params.as_of is None else ctx.snapshot_as_of(params.as_of)
+    table = snap.violations
+    positions, next_cursor = table.select(params, active_only=not params.include_inactive)
+    return snapshot_page_response(
+        request, choose_format(request, params.format), table, positions, next_cursor
     )
 
 
