@@ -10,10 +10,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pyproj import Geod
 
 from ceasewatch.errors import SourceFormatError
-from ceasewatch.ingest.base import get_source
+from ceasewatch.ingest import field_report
+from ceasewatch.ingest.base import get_source, rows_to_json
 from ceasewatch.ingest.pipeline import ingest_file
 
 GEOD = Geod(ellps="WGS84")
@@ -320,3 +323,74 @@ def test_json_of_another_kind_is_refused(tmp_path, store, document, expected) ->
     assert expected in str(err.value)
     assert store.batches().empty
     assert store.events().empty
+
+
+# --- one set of rules for a file and for a POSTed report -------------------------------
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"count": "inf"},
+        {"count": "1e400"},
+        {"distance_min_km": "inf", "distance_max_km": None},
+        {"distance_max_km": "-inf"},
+    ],
+    ids=["count-inf", "count-overflow", "dmin-inf", "dmax-minus-inf"],
+)
+def test_non_finite_numbers_are_quarantined_not_a_crash(tmp_path, store, changes) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([obs("good"), obs("bad", **changes)]), encoding="utf-8")
+    result = ingest(store, path)
+    assert (result.loaded, result.quarantined) == (1, 1)
+    field = next(iter(changes))
+    assert store.quarantine().iloc[0]["reason"].startswith(f"{field} '")
+
+
+def test_records_and_file_chunk_give_the_same_frames(tmp_path) -> None:
+    """``check_records`` (the API's entry) and ``normalize`` (a file's chunk) are one code."""
+    observations: list[object] = [
+        obs("1"),
+        obs("2", kind="BURST", weapon_class=None, notes='q"\n\\'),
+        obs("3", observer_lat=95),
+        obs("4", window_end="2025-09-14T15:00:00Z"),
+        [1, 2],
+        obs("6", bearing_deg=None, extra={"k": [1]}),
+    ]
+    events, quarantine, bad = field_report.check_records(observations)
+    source = get_source("field_report")
+    frame, file_bad = field_report._records_frame(observations, list(range(1, 7)))
+    file_events, file_quarantine = source.normalize(frame)
+    assert bad == file_bad and [b.line_no for b in bad] == [5]
+    pd.testing.assert_frame_equal(
+        events.reset_index(drop=True), file_events.reset_index(drop=True), check_exact=True
+    )
+    pd.testing.assert_frame_equal(quarantine, file_quarantine, check_exact=True)
+    assert quarantine["line_no"].tolist() == [3, 4]
+    assert quarantine["reason"].tolist() == [
+        "observer_lat '95' is not a number in [-90, 90]",
+        "window_end is before window_start",
+    ]
+    assert events["line_no"].tolist() == [1, 2, 6]
+
+
+_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    columns=st.dictionaries(
+        st.text(alphabet="abcxyz_é1 ", min_size=1, max_size=6), st.just(0), min_size=1, max_size=4
+    ),
+    rows=st.lists(st.lists(_TEXT, min_size=4, max_size=4), min_size=1, max_size=4),
+)
+def test_small_rows_json_is_rows_to_json_byte_for_byte(columns, rows) -> None:
+    names = list(columns)
+    data = {k: [r[i] for r in rows] for i, k in enumerate(names)}
+    expected = rows_to_json(pd.DataFrame(data, dtype=object)).tolist()
+    assert field_report.small_rows_json(data) == expected
+
+
+def test_small_rows_json_defers_what_it_does_not_write() -> None:
+    assert field_report.small_rows_json({"a": ["x", None]}) is None  # not text
+    assert field_report.small_rows_json({'a"b': ["x"]}) is None  # key to escape
+    assert field_report.small_rows_json({"a": ["\ud800"]}) is None  # not UTF-8
+    assert field_report.small_rows_json({"a": ["\x0b\x1f/é"]}) == ['{"a":"\\u000B\\u001F/é"}']

@@ -290,7 +290,9 @@ def test_split_and_merge_are_recorded_validated_and_audited(
         r[0]
         for r in _ctx(client)
         .reader()
-        .execute("SELECT incident_id FROM incidents ORDER BY 1 LIMIT 2")
+        .execute(
+            "SELECT incident_id FROM incidents WHERE incident_id <> ? ORDER BY 1 LIMIT 2", [iid]
+        )
         .fetchall()
     ]
     m = _post(
