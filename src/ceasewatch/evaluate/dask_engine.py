@@ -5,12 +5,13 @@ Two kinds of work, two ways of splitting it:
 - **per event** (distance to the line, side, zone band, sector, agreement version): each
   partition on its own (``map_partitions``), with the zone models shipped to every worker
   once (``Client.scatter(..., broadcast=True)``), not with every task;
-- **corroboration and the rules**: an incident's members lie within a bounded time of one
-  another (complete linkage: every pair overlaps in time, and no linkable record spans more
-  than ``max_time_span_s``), so the time axis is cut into *cores* and each core evaluated
-  with a *halo* of :func:`halo_s` before and after it. Each incident belongs to the window
-  whose core holds its earliest member (``occurred_at``), so the union of the windows'
-  incidents covers every event once.
+- **corroboration and the rules**: links are local in time (no linkable record spans more
+  than ``max_time_span_s``), and almost every incident spans far less than a halo, so the
+  time axis is cut into *cores* and each core evaluated with a *halo* of :func:`halo_s`
+  before and after it. Each incident belongs to the window whose core holds its earliest
+  member (``occurred_at``), so the union of the windows' incidents covers every event once.
+  A chain of precise records may in principle outrun the halo (precise records join by
+  connected components); the stitch check below catches that and merges the windows.
 
 The stitch is then checked, not assumed: every event must belong to exactly one owned
 incident, and every owned incident that lies wholly inside a neighbouring window must have
