@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
@@ -298,3 +299,163 @@ def test_no_method_is_monotone_without_chains_through_coarse_records() -> None:
     both = _incidents([town, f1, f2])
     assert both["f1"] != both["f2"]
     assert both["t1"] == both["f1"]
+
+
+# --- the compiled path against a straightforward reference ---------------------------------
+#
+# `_reference_corroborate` is the method written out plainly: every pair of eligible records
+# tested (no grid), links sorted best-first by (score, FNV-1a hashes of the two ids, the ids),
+# the three phases over all links at once with a union-find of Python sets, the anchor the
+# member recorded first (then the smallest id). The compiled path (grid with moving cursors,
+# records in time order, links grouped by connected component, components on several
+# threads) must give the very same incident ids. The distance is the kernel's own formula
+# (local ellipsoidal frame), evaluated here by numpy; the score uses the same arithmetic.
+
+
+def _fnv1a(text: str) -> int:
+    h = 14695981039346656037
+    for byte in text.encode():
+        h = ((h ^ byte) * 1099511628211) % 2**64
+    return h
+
+
+def _dist_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    a, e2 = 6_378_137.0, 6.69437999014e-3
+    phi = np.radians(0.5 * (lat1 + lat2))
+    s = np.sin(phi)
+    w2 = 1.0 - e2 * s * s
+    w = np.sqrt(w2)
+    dx = (a / w) * np.cos(phi) * np.radians(lon2 - lon1)
+    dy = (a * (1.0 - e2) / (w2 * w)) * np.radians(lat2 - lat1)
+    return np.sqrt(dx * dx + dy * dy)
+
+
+def _reference_corroborate(ev: pd.DataFrame, p: CorroborationParams = P) -> list[str]:
+    ids = ev[schema.EVENT_ID].astype(str).tolist()
+    t = ev[schema.OCCURRED_AT].astype("datetime64[us, UTC]").astype("int64").to_numpy() / 1e6
+    lo, hi = time_bounds(
+        t,
+        ev[schema.TIME_PRECISION].to_numpy(dtype=object),
+        ev[schema.TIME_WINDOW_S].to_numpy(dtype=float),
+    )
+    fire = (ev[schema.CATEGORY] == "fire_detection").to_numpy()
+    lo = np.where(fire, lo - p.fire_lead_s, lo)
+    lon = ev[schema.LON].to_numpy(dtype=float)
+    lat = ev[schema.LAT].to_numpy(dtype=float)
+    r = ev[schema.GEO_PRECISION_M].to_numpy(dtype=float)
+    grp = ev[schema.REPORT_GROUP].astype(str).tolist()
+    cat = ev[schema.CATEGORY].astype(str).tolist()
+    ok = (r <= p.max_geo_precision_m) & (hi - lo <= p.max_time_span_s)
+    el = np.flatnonzero(ok)
+    mid = (lo + hi) / 2
+    mid_rel = mid - mid[el].min() if len(el) else mid
+    hw = (hi - lo) / 2
+
+    def linked(i: int, j: int) -> tuple[bool, float]:
+        if grp[i] == grp[j] or not _compatible(cat[i], cat[j]):
+            return False, 0.0
+        if lo[i] - p.time_tolerance_s > hi[j] or lo[j] - p.time_tolerance_s > hi[i]:
+            return False, 0.0
+        reach = r[i] + r[j] + p.link_tolerance_m
+        d = float(_dist_m(lon[i], lat[i], lon[j], lat[j]))
+        if d > reach:
+            return False, 0.0
+        dt = abs(mid_rel[i] - mid_rel[j])
+        return True, d / reach + dt / (hw[i] + hw[j] + p.time_tolerance_s)
+
+    links = []
+    for a_, i in enumerate(el):
+        for j in el[a_ + 1 :]:
+            ok_, score = linked(int(i), int(j))
+            if ok_:
+                hi_, hj_ = _fnv1a(ids[i]), _fnv1a(ids[j])
+                first, second = sorted((ids[i], ids[j]))
+                key = (score, min(hi_, hj_), max(hi_, hj_), first, second)
+                links.append((key, int(i), int(j)))
+    links.sort()
+    coarse = (hi - lo > p.coarse_time_span_s) | (r > p.coarse_geo_precision_m)
+    sets = {k: {k} for k in range(len(ids))}
+
+    def merge(a: int, b: int, complete: bool = False) -> bool:
+        sa, sb = sets[a], sets[b]
+        if sa is sb:
+            return True
+        if complete:
+            if not all(linked(u, v)[0] for u in sa for v in sb):
+                return False
+        elif {grp[u] for u in sa} & {grp[v] for v in sb}:
+            return False
+        union = sa | sb
+        for k in union:
+            sets[k] = union
+        return True
+
+    for _, i, j in links:
+        if not coarse[i] and not coarse[j]:
+            merge(i, j)
+    attached = np.zeros(len(ids), dtype=bool)
+    # a record coarse in place tries incidents of two or more precise records first
+    prefer = (r > p.coarse_geo_precision_m) & p.coarse_prefers_corroborated
+    corroborated = {k for k in range(len(ids)) if len(sets[k]) >= 2}
+    for first_pass in (True, False):
+        for _, i, j in links:
+            if coarse[i] != coarse[j]:
+                c, q = (i, j) if coarse[i] else (j, i)
+                if first_pass and prefer[c] and q not in corroborated:
+                    continue
+                if not attached[c] and merge(c, q):
+                    attached[c] = True
+    for _, i, j in links:
+        if coarse[i] and coarse[j] and not attached[i] and not attached[j]:
+            merge(i, j, complete=True)
+    rec = ev[schema.RECORDED_AT].astype("datetime64[us, UTC]").astype("int64").tolist()
+    return ["I" + min((rec[k], ids[k]) for k in sets[m])[1] for m in range(len(ids))]
+
+
+def _random_events(seed: int) -> pd.DataFrame:
+    """Dense random events: many links, shared report groups, coarse records, exact ties
+    (records repeated at one place and time), spread over one or several grid cells."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 260))
+    kinds = sorted(_KINDS)
+    extent_m = float(rng.choice([3_000.0, 20_000.0, 80_000.0]))
+    hours = float(rng.choice([6.0, 48.0, 240.0]))
+    rows = []
+    for k in range(n):
+        source, prec, geo, window, cats = _KINDS[kinds[int(rng.integers(len(kinds)))]]
+        if k > 0 and rng.uniform() < 0.15:  # an exact copy of an earlier place and time
+            prev = rows[int(rng.integers(len(rows)))]
+            place = {schema.LON: prev[schema.LON], schema.LAT: prev[schema.LAT]}
+            when = prev[schema.OCCURRED_AT]
+        else:
+            place = at(float(rng.uniform(0, extent_m)), float(rng.uniform(0, extent_m)))
+            when = DAY0 + pd.Timedelta(minutes=int(rng.integers(0, int(hours * 60))))
+        pool = int(rng.integers(0, 2 * n))
+        rows.append(
+            {
+                schema.EVENT_ID: f"e{int(rng.integers(0, 10**6)):06d}-{k}",
+                schema.SOURCE: source,
+                schema.TIME_PRECISION: prec,
+                schema.TIME_WINDOW_S: window,
+                schema.GEO_PRECISION_M: geo,
+                schema.OCCURRED_AT: when,
+                schema.CATEGORY: cats[int(rng.integers(len(cats)))],
+                schema.REPORT_GROUP: f"{source}:{pool if pool < n // 3 else k}",
+                schema.RECORDED_AT: pd.Timestamp("2023-06-05T00:00:00Z")
+                + pd.Timedelta(hours=int(rng.integers(0, 3))),
+                **place,
+            }
+        )
+    return frame(*rows)
+
+
+@pytest.mark.parametrize("prefer", [True, False])
+@pytest.mark.parametrize("seed", range(30))
+def test_compiled_path_equals_the_straightforward_reference(seed: int, prefer: bool) -> None:
+    ev = _random_events(seed)
+    p = CorroborationParams(coarse_prefers_corroborated=prefer)
+    got = corroborate(ev, p).tolist()
+    assert got == _reference_corroborate(ev, p)
+    # the rows in another order give the same ids
+    perm = np.random.default_rng(seed + 1).permutation(len(ev))
+    assert corroborate(ev.iloc[perm], p).tolist() == [got[k] for k in perm]

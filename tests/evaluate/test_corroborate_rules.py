@@ -356,3 +356,58 @@ def test_non_text_ids_and_groups_are_compared_as_text() -> None:
     assert corroborate(ev).tolist() == ["I10", "I10", "I10"]
     same = make_events(2, report_group=[None, None])
     assert corroborate(same).nunique() == 2
+
+
+# --- no dependence on the box of the input (the Dask engine's pins) ------------------------
+
+
+def _pins(lon_lat: list[tuple[float, float, float]]) -> list[dict]:
+    """Records like the Dask engine's pins: one report group, a category of no group."""
+    return [
+        {
+            schema.EVENT_ID: f"~pin{k}",
+            schema.SOURCE: "~pin",
+            schema.TIME_PRECISION: "minute",
+            schema.GEO_PRECISION_M: geo,
+            schema.CATEGORY: "~pin",
+            schema.REPORT_GROUP: "~pin",
+            schema.RELIABILITY: "F",
+            schema.CREDIBILITY: 6,
+            schema.LON: lon,
+            schema.LAT: lat,
+        }
+        for k, (lon, lat, geo) in enumerate(lon_lat)
+    ]
+
+
+def test_incidents_and_their_summary_do_not_depend_on_far_away_records() -> None:
+    rows = [
+        acled("a1"),
+        firms("f1"),
+        field("r1", **at(700.0, 300.0)),
+        acled("a2", **at(30_000.0), geo_precision_m=15_000.0),
+        firms("f2", **at(33_000.0, 2_000.0), report_group="firms:2"),
+    ]
+    alone = frame(*rows)
+    inc = corroborate(alone)
+    summary = summarise_incidents(alone, inc).set_index(schema.INCIDENT_ID)
+    # pins at the corners of a box 600 km wide, as the Dask engine adds them
+    pins = _pins([(33.0, 45.0, 1e9), (41.0, 51.0, 1e9), (34.0, 46.0, 0.0), (40.0, 50.0, 0.0)])
+    pinned = frame(*rows, *pins)
+    inc_p = corroborate(pinned)
+    assert inc_p.iloc[: len(rows)].tolist() == inc.tolist()
+    assert set(inc_p.iloc[len(rows) :]) == {f"I~pin{k}" for k in range(4)}
+    summary_p = summarise_incidents(pinned, inc_p).set_index(schema.INCIDENT_ID)
+    pd.testing.assert_frame_equal(summary_p.loc[summary.index], summary, check_exact=True)
+
+
+def test_summary_place_in_a_given_crs_agrees_with_the_default() -> None:
+    from ceasewatch.normalize.crs import metric_crs
+
+    ev = frame(acled("a1"), firms("f1"), field("r1", **at(700.0, 300.0)))
+    inc = corroborate(ev)
+    base = summarise_incidents(ev, inc)
+    for box in [(37.0, 48.0, 38.0, 49.0), (30.0, 44.0, 40.0, 52.0)]:
+        other = summarise_incidents(ev, inc, crs=metric_crs(*box))
+        _, _, d = GEOD.inv(base[schema.LON], base[schema.LAT], other[schema.LON], other[schema.LAT])
+        assert np.all(np.asarray(d) < 0.5)

@@ -74,6 +74,23 @@ def cell_starts(cell_sorted, ncell):  # type: ignore[no-untyped-def]
     return start
 
 
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def order_by_cell(cell, ncell):  # type: ignore[no-untyped-def]
+    """Stable order of ``cell`` (a counting sort: rows in time order stay in time order
+    within each cell)."""
+    pos = np.zeros(ncell + 1, dtype=np.int64)
+    for k in range(len(cell)):
+        pos[cell[k] + 1] += 1
+    for c in range(ncell):
+        pos[c + 1] += pos[c]
+    out = np.empty(len(cell), dtype=np.int64)
+    for k in range(len(cell)):
+        c = cell[k]
+        out[pos[c]] = k
+        pos[c] += 1
+    return out
+
+
 #: columns of the float and integer record tables the link kernel reads
 F_LON, F_LAT, F_LO, F_HI, F_MID, F_HW, F_R = range(7)
 I_IDX, I_GROUP, I_CAT, I_TKEY = range(4)
@@ -93,71 +110,102 @@ def _lower(gi, a, b, v):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def links(  # type: ignore[no-untyped-def]
-    qf, qi, gf, gi, start, same_set, ncx, ncy, lon0, lat0, dlon, dlat, compat, hw_max_g,
+    qf, qi, qcell, gf, gi, start, same_set, ncx, ncy, compat, hw_max_q, hw_max_g,
     link_tol_m, time_tol_s, cap,
 ):  # fmt: skip
     """Compatible pairs between query records and gridded records.
 
     ``qf``/``qi`` and ``gf``/``gi`` are row tables (float columns ``F_*``, integer columns
-    ``I_*``); the gridded rows are sorted by cell, then time key, ``start`` holds each
-    cell's first row. A pair is kept when the two records come from different report
-    groups, their categories are compatible, their location discs come within
-    ``link_tol_m`` and their time intervals within ``time_tol_s``. With ``same_set``
-    (queries are the gridded records) each pair is reported once. Returns ``(i, j,
-    score, count)`` in record indices (``i < j``); when ``count > cap`` the arrays are
+    ``I_*``), both sorted by cell of the same grid (``qcell``: the queries' cells), then
+    time key; ``start`` holds each grid cell's first row. A pair is kept when the two
+    records come from different report groups, their categories are compatible, their
+    location discs come within ``link_tol_m`` and their time intervals within
+    ``time_tol_s``. With ``same_set`` (queries are the gridded records) each pair is
+    reported once: a query meets its own cell and the cells after it (right, and the
+    row above), the cells before it meet it from their side. Returns ``(i, j, score,
+    count)`` in record indices (``i < j``); when ``count > cap`` the arrays are
     incomplete and the caller retries with a larger ``cap``. ``score`` is the distance
     relative to its reach plus the time gap relative to its reach (0 = same place and
     time).
+
+    The queries of one cell meet the rows of each of the 3 x 3 cells around it in time
+    order: one cursor per neighbouring cell moves forward only (a merge, no search per
+    query), from the earliest time any query of the run can reach.
     """
     oi = np.empty(cap, dtype=np.int64)
     oj = np.empty(cap, dtype=np.int64)
     osc = np.empty(cap, dtype=np.float64)
     cnt = 0
-    for q in range(qf.shape[0]):
-        i = qi[q, I_IDX]
-        lon_i, lat_i = qf[q, F_LON], qf[q, F_LAT]
-        lo_i, hi_i, mid_i, hw_i, r_i = (
-            qf[q, F_LO],
-            qf[q, F_HI],
-            qf[q, F_MID],
-            qf[q, F_HW],
-            qf[q, F_R],
-        )
-        g_i, c_i = qi[q, I_GROUP], qi[q, I_CAT]
-        gx = int(np.floor((lon_i - lon0) / dlon))
-        gy = int(np.floor((lat_i - lat0) / dlat))
-        reach_t = hw_i + hw_max_g + time_tol_s
-        t_lo = np.int64(np.floor(mid_i - reach_t)) - 1
-        t_hi = np.int64(np.ceil(mid_i + reach_t)) + 1
+    nq = qf.shape[0]
+    # the cursor lags every query of the run by this many time keys (monotone in the key)
+    lag = np.int64(np.ceil(hw_max_q + hw_max_g + time_tol_s)) + 2
+    s = 0
+    while s < nq:
+        c = qcell[s]
+        e = s + 1
+        while e < nq and qcell[e] == c:
+            e += 1
+        gx = c % ncx
+        gy = c // ncx
         for yy in range(max(gy - 1, 0), min(gy + 2, ncy)):
             for xx in range(max(gx - 1, 0), min(gx + 2, ncx)):
-                c = yy * ncx + xx
-                a, b = start[c], start[c + 1]
+                nc = yy * ncx + xx
+                # within one set each pair of distinct cells is met from one side only
+                if same_set and nc < c and yy == gy:
+                    continue
+                if same_set and yy < gy:
+                    continue
+                a, b = start[nc], start[nc + 1]
                 if a == b:
                     continue
-                p = _lower(gi, a, b, t_lo)
-                while p < b:
-                    if gi[p, I_TKEY] > t_hi:
+                p = _lower(gi, a, b, qi[s, I_TKEY] - lag)
+                for q in range(s, e):
+                    t_first = qi[q, I_TKEY] - lag
+                    while p < b and gi[p, I_TKEY] < t_first:
+                        p += 1
+                    if p == b:
                         break
-                    j = gi[p, I_IDX]
+                    i = qi[q, I_IDX]
+                    lon_i, lat_i = qf[q, F_LON], qf[q, F_LAT]
+                    lo_i, hi_i, mid_i, hw_i, r_i = (
+                        qf[q, F_LO],
+                        qf[q, F_HI],
+                        qf[q, F_MID],
+                        qf[q, F_HW],
+                        qf[q, F_R],
+                    )
+                    g_i, c_i = qi[q, I_GROUP], qi[q, I_CAT]
+                    reach_t = hw_i + hw_max_g + time_tol_s
+                    t_lo = np.int64(np.floor(mid_i - reach_t)) - 1
+                    t_hi = np.int64(np.ceil(mid_i + reach_t)) + 1
                     row = p
-                    p += 1
-                    if same_set and j <= i:
-                        continue
-                    if g_i == gi[row, I_GROUP] or not compat[c_i, gi[row, I_CAT]]:
-                        continue
-                    if lo_i - time_tol_s > gf[row, F_HI] or gf[row, F_LO] - time_tol_s > hi_i:
-                        continue
-                    reach = r_i + gf[row, F_R] + link_tol_m
-                    d = _dist_m(lon_i, lat_i, gf[row, F_LON], gf[row, F_LAT])
-                    if d > reach:
-                        continue
-                    if cnt < cap:
-                        oi[cnt] = min(i, j)
-                        oj[cnt] = max(i, j)
-                        dt = abs(mid_i - gf[row, F_MID])
-                        osc[cnt] = d / reach + dt / (hw_i + gf[row, F_HW] + time_tol_s)
-                    cnt += 1
+                    while row < b:
+                        tk = gi[row, I_TKEY]
+                        if tk > t_hi:
+                            break
+                        if tk < t_lo:
+                            row += 1
+                            continue
+                        j = gi[row, I_IDX]
+                        cur = row
+                        row += 1
+                        if same_set and nc == c and j <= i:
+                            continue
+                        if g_i == gi[cur, I_GROUP] or not compat[c_i, gi[cur, I_CAT]]:
+                            continue
+                        if lo_i - time_tol_s > gf[cur, F_HI] or gf[cur, F_LO] - time_tol_s > hi_i:
+                            continue
+                        reach = r_i + gf[cur, F_R] + link_tol_m
+                        d = _dist_m(lon_i, lat_i, gf[cur, F_LON], gf[cur, F_LAT])
+                        if d > reach:
+                            continue
+                        if cnt < cap:
+                            oi[cnt] = min(i, j)
+                            oj[cnt] = max(i, j)
+                            dt = abs(mid_i - gf[cur, F_MID])
+                            osc[cnt] = d / reach + dt / (hw_i + gf[cur, F_HW] + time_tol_s)
+                        cnt += 1
+        s = e
     return oi, oj, osc, cnt
 
 
@@ -239,10 +287,57 @@ def _try_union_complete(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def link_components(n, ii, jj):  # type: ignore[no-untyped-def]
+    """The links grouped by connected component of the link graph, keeping their order
+    within each component (a stable counting sort by the component's smallest record).
+
+    Returns ``(perm, cstart)``: ``perm`` the new order of the links, ``cstart`` the
+    first position in it of each component (and the end). Incidents never span two
+    components, so :func:`union_phases` may run component by component, on the few
+    records and links of one at a time (in cache) and on several components at once.
+    """
+    parent = np.arange(n)
+    m = len(ii)
+    for k in range(m):
+        ra = _find(parent, ii[k])
+        rb = _find(parent, jj[k])
+        if ra < rb:
+            parent[rb] = ra
+        elif rb < ra:
+            parent[ra] = rb
+    key = np.empty(m, dtype=np.int64)
+    count = np.zeros(n + 1, dtype=np.int64)
+    for k in range(m):
+        c = _find(parent, ii[k])
+        key[k] = c
+        count[c + 1] += 1
+    ncomp = 0
+    for c in range(n):
+        if count[c + 1] > 0:
+            ncomp += 1
+        count[c + 1] += count[c]
+    perm = np.empty(m, dtype=np.int64)
+    for k in range(m):
+        c = key[k]
+        perm[count[c]] = k
+        count[c] += 1
+    cstart = np.empty(ncomp + 1, dtype=np.int64)
+    q = 0
+    for p in range(m):
+        if p == 0 or key[perm[p]] != key[perm[p - 1]]:
+            cstart[q] = p
+            q += 1
+    cstart[ncomp] = m
+    return perm, cstart
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def union_phases(  # type: ignore[no-untyped-def]
-    n, ii, jj, coarse, group, n_groups, rf, cat, compat, link_tol_m, time_tol_s
-):
-    """Incident root of each record from links sorted best-first.
+    ii, jj, cstart, c0, c1, parent, size, nxt, tail, attached, mark, strong, coarse, group, rf,
+    cat, compat, link_tol_m, time_tol_s, prefer,
+):  # fmt: skip
+    """Incidents of components ``c0 .. c1 - 1``, from their links sorted best-first
+    within each component (``cstart``: see :func:`link_components`).
 
     Phase 1 joins precise records (links between two precise records); phase 2 attaches
     each coarse record to the incident of its best precise partner that holds no record
@@ -250,39 +345,53 @@ def union_phases(  # type: ignore[no-untyped-def]
     phase 3 joins the coarse records that found no precise partner among themselves by
     complete linkage (back-to-back day-long windows do not chain into weeks). Every merge
     is refused when it would put two records of one report group together. ``rf`` is the
-    float record table (columns ``F_*``) the complete-linkage test reads.
+    float record table (columns ``F_*``) the complete-linkage test reads. The union-find
+    arrays (``parent`` .. ``attached``) are updated in place; components are independent,
+    so calls on disjoint ranges may run at the same time (each with its own ``mark``).
+    Processing each component's links in the three phases gives the very incidents the
+    phases give over all links at once: a merge only ever involves one component.
     """
-    parent = np.arange(n)
-    size = np.ones(n, dtype=np.int64)
-    nxt = np.full(n, -1, dtype=np.int64)
-    tail = np.arange(n)
-    mark = np.full(n_groups, -1, dtype=np.int64)
-    attached = np.zeros(n, dtype=np.bool_)
     stamp = 0
-    m = len(ii)
-    for k in range(m):
-        a, b = ii[k], jj[k]
-        if not coarse[a] and not coarse[b]:
-            stamp += 1
-            _try_union(parent, size, nxt, tail, group, mark, stamp, a, b)
-    for k in range(m):
-        a, b = ii[k], jj[k]
-        if coarse[a] == coarse[b]:
-            continue
-        c = a if coarse[a] else b
-        p = b if coarse[a] else a
-        if attached[c]:
-            continue
-        stamp += 1
-        if _try_union(parent, size, nxt, tail, group, mark, stamp, c, p):
-            attached[c] = True
-    for k in range(m):
-        a, b = ii[k], jj[k]
-        if not (coarse[a] and coarse[b]) or attached[a] or attached[b]:
-            continue
-        _try_union_complete(
-            parent, size, nxt, tail, a, b, rf, group, cat, compat, link_tol_m, time_tol_s
-        )
+    for comp in range(c0, c1):
+        s, e = cstart[comp], cstart[comp + 1]
+        for k in range(s, e):
+            a, b = ii[k], jj[k]
+            if not coarse[a] and not coarse[b]:
+                stamp += 1
+                _try_union(parent, size, nxt, tail, group, mark, stamp, a, b)
+        # a record with ``prefer`` tries incidents of two or more precise records first
+        for pref in range(1, -1, -1):
+            if pref:
+                for k in range(s, e):
+                    a, b = ii[k], jj[k]
+                    c = a if coarse[a] else b
+                    p = b if coarse[a] else a
+                    strong[k] = not prefer[c] or size[_find(parent, p)] >= 2
+            for k in range(s, e):
+                a, b = ii[k], jj[k]
+                if coarse[a] == coarse[b] or (pref and not strong[k]):
+                    continue
+                c = a if coarse[a] else b
+                p = b if coarse[a] else a
+                if attached[c]:
+                    continue
+                stamp += 1
+                if _try_union(parent, size, nxt, tail, group, mark, stamp, c, p):
+                    attached[c] = True
+        for k in range(s, e):
+            a, b = ii[k], jj[k]
+            if not (coarse[a] and coarse[b]) or attached[a] or attached[b]:
+                continue
+            _try_union_complete(
+                parent, size, nxt, tail, a, b, rf, group, cat, compat, link_tol_m, time_tol_s
+            )
+    return stamp
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def roots_of(parent):  # type: ignore[no-untyped-def]
+    """Root of every record."""
+    n = len(parent)
     roots = np.empty(n, dtype=np.int64)
     for k in range(n):
         roots[k] = _find(parent, k)
@@ -364,15 +473,17 @@ def _link_less(u, v, ia, ib, offsets, data):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def anchors_by_id(roots, rec, offsets, data):  # type: ignore[no-untyped-def]
-    """Index of each record's incident anchor: the member recorded first, ties broken by
-    the smaller event id."""
+def anchors_by_id(roots, rec, rows, offsets, data):  # type: ignore[no-untyped-def]
+    """Position of each record's incident anchor: the member recorded first, ties broken
+    by the smaller event id (record ``k``'s id is string ``rows[k]``)."""
     n = len(roots)
     best = np.arange(n)
     for k in range(n):
         rt = roots[k]
         b = best[rt]
-        if rec[k] < rec[b] or (rec[k] == rec[b] and _str_less(offsets, data, k, b)):
+        if k == b:
+            continue
+        if rec[k] < rec[b] or (rec[k] == rec[b] and _str_less(offsets, data, rows[k], rows[b])):
             best[rt] = k
     out = np.empty(n, dtype=np.int64)
     for k in range(n):

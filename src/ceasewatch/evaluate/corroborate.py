@@ -19,7 +19,9 @@ Incidents are built from these pairwise links in three phases, links taken best-
    never separates two precise records;
 2. each coarse record (a day-level date, a town-level place) joins the incident of its
    best precise partner, and only that one: no chain through a coarse record joins two
-   distinct fires;
+   distinct fires; a record coarse in place (beyond ``coarse_geo_precision_m``) first
+   tries the incidents of two or more precise records it is linked to (a lone fire within
+   15 km is as likely a stray one), then lone records;
 3. coarse records with no precise partner join among themselves, by complete linkage
    (every member linked to every other: back-to-back day-long windows do not chain).
 
@@ -28,13 +30,17 @@ method can be monotone under every addition and also keep that cannot-link, or a
 chains through coarse records (see tests/evaluate/test_corroborate_invariants.py); what
 can move when an event is added is a coarse record, to a better match. Candidate links
 come from a space-time grid and the union runs in compiled kernels
-(:mod:`ceasewatch.evaluate._corroborate_kernel`); no Python loop per event or link.
+(:mod:`ceasewatch.evaluate._corroborate_kernel`), one connected component of the links
+at a time (records in time order, components shared out among the cores); no Python loop
+per event or link.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -44,11 +50,11 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyproj import CRS, Transformer
 from scipy.spatial import cKDTree
 
-from ceasewatch.evaluate.frames import join_unique
 from ceasewatch.normalize import schema, vocab
-from ceasewatch.normalize.crs import metric_crs, to_metric, to_wgs84
+from ceasewatch.normalize.crs import to_metric, to_wgs84
 from ceasewatch.normalize.timeprec import PRECISION_SPAN_S, time_bounds
 
 #: categories that can describe one and the same happening share a group: a strike, the
@@ -90,6 +96,10 @@ class CorroborationParams:
     #: one incident of precise records, so no chain runs through it
     coarse_time_span_s: float = 12 * 3_600.0
     coarse_geo_precision_m: float = 5_000.0
+    #: a record coarser in place than ``coarse_geo_precision_m`` joins an incident of two
+    #: or more precise records, if it is linked to one, before a lone precise record (a
+    #: lone record may be unrelated noise: a stray fire within 15 km is likely)
+    coarse_prefers_corroborated: bool = True
 
 
 #: threads the link search runs on (its kernel releases the GIL)
@@ -153,7 +163,12 @@ def candidate_pairs(
     return pairs.astype(np.int64)
 
 
-def corroborate(events: pd.DataFrame, params: CorroborationParams | None = None) -> pd.Series:
+def corroborate(
+    events: pd.DataFrame,
+    params: CorroborationParams | None = None,
+    *,
+    timings: dict[str, float] | None = None,
+) -> pd.Series:
     """Incident id of each event (index aligned with ``events``).
 
     ``events`` needs event_id, report_group, occurred_at, time_precision, time_window_s,
@@ -161,10 +176,12 @@ def corroborate(events: pd.DataFrame, params: CorroborationParams | None = None)
     column (fire-anomaly model) keeps probable field fires out of incidents. An incident's
     id is derived from its anchor, the member recorded first (ties broken by event id), so
     an incident keeps its id when later records join it. The result does not depend on the
-    input order (links are taken best-first, ties broken by the event ids).
+    input order (links are taken best-first, ties broken by the event ids). ``timings``,
+    if given, receives the seconds spent in each phase (a diagnostic for benchmarks).
     """
     from ceasewatch.evaluate import _corroborate_kernel as kern
 
+    clock = _Clock(timings)
     params = params or CorroborationParams()
     n = len(events)
     if n == 0:
@@ -189,12 +206,25 @@ def corroborate(events: pd.DataFrame, params: CorroborationParams | None = None)
             events[schema.WAR_RELATED].astype("boolean") == False  # noqa: E712
         ).fillna(False)
         eligible &= ~field_fire.to_numpy(dtype=bool)
+    clock("columns")
+    # records in time order: linked records lie near each other in memory
     idx = np.flatnonzero(eligible)
+    idx = idx[np.argsort(lo[idx] + hi[idx])]
 
-    roots = np.arange(n, dtype=np.int64)
+    rec = (
+        _epoch_s(events[schema.RECORDED_AT])
+        if schema.RECORDED_AT in events
+        else np.zeros(n, dtype=float)
+    )
+    rec = np.nan_to_num(rec, nan=np.inf)
+    anchor = np.arange(n, dtype=np.int64)
+    clock("columns")
     if len(idx) > 1:
-        groups = _group_codes(events[schema.REPORT_GROUP].iloc[idx])
-        cat, compat = compatibility(events[schema.CATEGORY].iloc[idx])
+        # codes of every row, then of the eligible ones (no gather of strings)
+        groups = _group_codes(events[schema.REPORT_GROUP])[idx]
+        cat, compat = compatibility(events[schema.CATEGORY])
+        cat = cat[idx]
+        clock("codes")
         sub = _Records(
             lon=lon[idx],
             lat=lat[idx],
@@ -206,31 +236,88 @@ def corroborate(events: pd.DataFrame, params: CorroborationParams | None = None)
             compat=compat,
         )
         li, lj, score = _links(sub, params)
+        clock("candidate links")
         if len(li):
             order = _best_first(idx, li, lj, score, ids)
+            clock("best-first sort")
             coarse = (sub.hi - sub.lo > params.coarse_time_span_s) | (
                 sub.r > params.coarse_geo_precision_m
             )
-            rf = np.column_stack(
-                [sub.lon, sub.lat, sub.lo, sub.hi, np.zeros(len(idx)), np.zeros(len(idx)), sub.r]
-            )
-            sub_roots = kern.union_phases(
-                len(idx), li[order], lj[order], coarse, groups, int(groups.max()) + 1,
-                rf, cat, compat, params.link_tolerance_m, params.time_tolerance_s,
-            )  # fmt: skip
-            roots[idx] = idx[sub_roots]
+            sub_roots = _incidents(sub, li[order], lj[order], coarse, params)
+            clock("union (components, three phases)")
+            anchor[idx] = idx[kern.anchors_by_id(sub_roots, rec[idx], idx, *ids)]
+            clock("anchors")
 
-    rec = (
-        _epoch_s(events[schema.RECORDED_AT])
-        if schema.RECORDED_AT in events
-        else np.zeros(n, dtype=float)
-    )
-    anchor = kern.anchors_by_id(roots, np.nan_to_num(rec, nan=np.inf), *ids)
     ev_ids = _large_strings(events[schema.EVENT_ID])
     sep = pa.scalar("", pa.large_string())
     prefixed = pc.binary_join_element_wise(pa.scalar("I", pa.large_string()), ev_ids, sep)
     inc = pc.take(prefixed, pa.array(anchor)).to_numpy(zero_copy_only=False)
-    return pd.Series(inc, index=events.index, name=schema.INCIDENT_ID, dtype="object")
+    out = pd.Series(inc, index=events.index, name=schema.INCIDENT_ID, dtype="object")
+    clock("incident ids (strings)")
+    return out
+
+
+class _Clock:
+    """Adds the seconds since its last call to ``timings[phase]`` (no-op without one)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        if self.timings is None:
+            return
+        now = time.perf_counter()
+        self.timings[phase] = self.timings.get(phase, 0.0) + now - self.last
+        self.last = now
+
+
+def _incidents(
+    rec: _Records,
+    li: npt.NDArray[np.int64],
+    lj: npt.NDArray[np.int64],
+    coarse: npt.NDArray[np.bool_],
+    params: CorroborationParams,
+) -> npt.NDArray[np.int64]:
+    """Incident root of each record from its links sorted best-first (three phases, see
+    the module docstring), one connected component of the links at a time, components
+    shared out among the cores."""
+    from ceasewatch.evaluate import _corroborate_kernel as kern
+
+    n = len(rec.r)
+    perm, cstart = kern.link_components(n, li, lj)
+    ii, jj = li[perm], lj[perm]
+    parent = np.arange(n, dtype=np.int64)
+    size = np.ones(n, dtype=np.int64)
+    nxt = np.full(n, -1, dtype=np.int64)
+    tail = np.arange(n, dtype=np.int64)
+    attached = np.zeros(n, dtype=np.bool_)
+    strong = np.zeros(len(ii), dtype=np.bool_)
+    prefer = (rec.r > params.coarse_geo_precision_m) & params.coarse_prefers_corroborated
+    n_groups = int(rec.group.max()) + 1
+    # contiguous ranges of components with about as many links each
+    ncomp = len(cstart) - 1
+    cuts = np.searchsorted(cstart, np.linspace(0, len(ii), _THREADS + 1)[1:-1])
+    bounds = [0, *np.clip(cuts, 0, ncomp).tolist(), ncomp]
+    args = (parent, size, nxt, tail, attached)
+    rest = (coarse, rec.group, rec.table, rec.cat, rec.compat)
+    tol = (params.link_tolerance_m, params.time_tolerance_s)
+    jobs = [(c0, c1) for c0, c1 in itertools.pairwise(bounds) if c1 > c0]
+
+    def run(c0: int, c1: int) -> None:
+        mark = np.full(n_groups, -1, dtype=np.int64)  # one per thread
+        kern.union_phases(
+            ii, jj, cstart, c0, c1, *args, mark, strong, *rest, *tol,
+            prefer,
+        )  # fmt: skip
+
+    if len(jobs) == 1:
+        run(*jobs[0])
+    else:
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            for f in [pool.submit(run, c0, c1) for c0, c1 in jobs]:
+                f.result()
+    return np.asarray(kern.roots_of(parent), dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -245,6 +332,14 @@ class _Records:
     group: npt.NDArray[np.int64]
     cat: npt.NDArray[np.int64]
     compat: npt.NDArray[np.bool_]
+
+    @functools.cached_property
+    def table(self) -> npt.NDArray[np.float64]:
+        """The float columns ``F_*`` of the kernels, one row per record (the time columns
+        ``F_MID`` relative to the earliest record)."""
+        mid = (self.lo + self.hi) / 2
+        hw = (self.hi - self.lo) / 2
+        return np.column_stack([self.lon, self.lat, self.lo, self.hi, mid - mid.min(), hw, self.r])
 
 
 def _arrow_strings(
@@ -322,10 +417,9 @@ def _links(
     Records are split into classes by location and time precision; each class is put on
     a grid of cells in degrees no smaller than the largest reach of a link into it, each
     cell's records sorted by time, so a record finds all its partners of a class in the
-    3 x 3 cells around it within a time range found by bisection.
+    3 x 3 cells around it within a time range. Two classes meet on the grid of the larger
+    one, the smaller one binned on it.
     """
-    from ceasewatch.evaluate import _corroborate_kernel as kern
-
     tol_m, tol_s = params.link_tolerance_m, params.time_tolerance_s
     mid = (rec.lo + rec.hi) / 2
     hw = (rec.hi - rec.lo) / 2
@@ -335,68 +429,53 @@ def _links(
     r_cls = np.searchsorted(np.array([5_000.0]), rec.r, side="left")
     t_cls = np.searchsorted(np.array([1.5 * 86_400.0]), rec.hi - rec.lo, side="left")
     cls = r_cls * 2 + t_cls
-    present = np.unique(cls)
+    present = np.unique(cls).tolist()
     members = {int(c): np.flatnonzero(cls == c) for c in present}
     r_all = float(rec.r.max())
     lon0, lat0 = float(rec.lon.min()), float(rec.lat.min())
+    lon1, lat1 = float(rec.lon.max()), float(rec.lat.max())
     lat_abs = min(89.0, float(np.abs(rec.lat).max()))
-    fcols = np.column_stack([rec.lon, rec.lat, rec.lo, rec.hi, mid_rel, hw, rec.r])
+    fcols = rec.table
     icols = np.column_stack([np.arange(len(rec.r)), rec.group, rec.cat, tkey])
+    hw_max = {c: float(hw[members[c]].max()) for c in present}
 
-    def _table(
-        members_: npt.NDArray[np.int64],
-        lon0: float,
-        lat0: float,
-        dlon: float,
-        dlat: float,
-        ncx: int,
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        # rows of the records sorted by cell then time: neighbours in memory are
-        # neighbours in space and time, and the kernel reads one row per candidate
-        cx = np.floor((rec.lon[members_] - lon0) / dlon).astype(np.int64)
-        cy = np.floor((rec.lat[members_] - lat0) / dlat).astype(np.int64)
-        cell = cy * ncx + cx
-        if ncx * ncy < 2**31 and int(tkey.max()) < 2**32:
-            o = np.argsort((cell << 32) | tkey[members_])
-        else:  # pragma: no cover - decades of data on a huge grid
-            o = np.lexsort((tkey[members_], cell))
-        rows = members_[o]
-        return (
-            np.take(fcols, rows, axis=0),
-            np.take(icols, rows, axis=0),
-            cell[o],
-        )
+    grids: dict[int, _Grid] = {}
+
+    def grid_of(b: int) -> _Grid:
+        if b not in grids:
+            grids[b] = _Grid.build(
+                rec, tkey, fcols, icols, members[b], float(rec.r[members[b]].max()) + r_all + tol_m,
+                (lon0, lat0, lon1, lat1), lat_abs,
+            )  # fmt: skip
+        return grids[b]
 
     out_i, out_j, out_s = [], [], []
-    for b in present.tolist():
-        bi = members[b]
-        reach_m = float(rec.r[bi].max()) + r_all + tol_m
-        # cell sides no smaller than the reach anywhere in the data (N >= a, M >= a(1-e²))
-        dlat = np.degrees(reach_m / (kern.A_M * (1 - kern.E2)))
-        dlon = np.degrees(reach_m / (kern.A_M * np.cos(np.radians(lat_abs))))
-        ncx = int((float(rec.lon.max()) - lon0) // dlon) + 1
-        ncy = int((float(rec.lat.max()) - lat0) // dlat) + 1
-        while ncx * ncy > 4_000_000:
-            dlon, dlat = 2 * dlon, 2 * dlat
-            ncx = int((float(rec.lon.max()) - lon0) // dlon) + 1
-            ncy = int((float(rec.lat.max()) - lat0) // dlat) + 1
-        gf, gi, gcell = _table(bi, lon0, lat0, dlon, dlat, ncx)
-        start = kern.cell_starts(gcell, ncx * ncy)
-        hw_max = float(hw[bi].max())
-        for a in present.tolist():
-            if a > b:
-                continue
+    for ai, a in enumerate(present):
+        for b in present[ai:]:
+            # the larger class is gridded, the smaller one queries it
+            g_cls, q_cls = (a, b) if len(members[a]) >= len(members[b]) else (b, a)
+            g = grid_of(g_cls)
             if a == b:
-                qf, qi = gf, gi
+                qf, qi, qcell = g.f, g.i, g.cell
             else:
-                qf, qi, _ = _table(members[a], lon0, lat0, dlon, dlat, ncx)
+                qf, qi, qcell = g.bin(rec, tkey, fcols, icols, members[q_cls])
             # the kernel releases the GIL: one thread per core over slices of the queries
             bounds = np.linspace(0, len(qf), _THREADS + 1).astype(int)
-            grid = (gf, gi, start, a == b, ncx, ncy, lon0, lat0, dlon, dlat, rec.compat, hw_max)
-            slices = [(qf[q0:q1], qi[q0:q1]) for q0, q1 in itertools.pairwise(bounds)]
+            args = (
+                g.f,
+                g.i,
+                g.start,
+                a == b,
+                g.ncx,
+                g.ncy,
+                rec.compat,
+                hw_max[q_cls],
+                hw_max[g_cls],
+            )
+            slices = [(qf[q0:q1], qi[q0:q1], qcell[q0:q1]) for q0, q1 in itertools.pairwise(bounds)]
             with ThreadPoolExecutor(_THREADS) as pool:
                 futures = [
-                    pool.submit(_links_of, kern, sq, si, grid, tol_m, tol_s) for sq, si in slices
+                    pool.submit(_links_of, sq, si, sc, args, tol_m, tol_s) for sq, si, sc in slices
                 ]
                 for i, j, s, cnt in (f.result() for f in futures):
                     out_i.append(i[:cnt])
@@ -405,18 +484,91 @@ def _links(
     return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
 
 
+@dataclass(frozen=True)
+class _Grid:
+    """One class of records on a grid of cells in degrees: rows sorted by cell, then time
+    key (neighbours in memory are neighbours in space and time), and each cell's first
+    row."""
+
+    lon0: float
+    lat0: float
+    dlon: float
+    dlat: float
+    ncx: int
+    ncy: int
+    f: npt.NDArray[np.float64]
+    i: npt.NDArray[np.int64]
+    cell: npt.NDArray[np.int64]
+    start: npt.NDArray[np.int64]
+
+    @staticmethod
+    def build(
+        rec: _Records,
+        tkey: npt.NDArray[np.int64],
+        fcols: npt.NDArray[np.float64],
+        icols: npt.NDArray[np.int64],
+        members: npt.NDArray[np.int64],
+        reach_m: float,
+        box: tuple[float, float, float, float],
+        lat_abs: float,
+    ) -> _Grid:
+        from ceasewatch.evaluate import _corroborate_kernel as kern
+
+        lon0, lat0, lon1, lat1 = box
+        # cell sides no smaller than the reach anywhere in the data (N >= a, M >= a(1-e²))
+        dlat = float(np.degrees(reach_m / (kern.A_M * (1 - kern.E2))))
+        dlon = float(np.degrees(reach_m / (kern.A_M * np.cos(np.radians(lat_abs)))))
+        while True:
+            # the cell formula of _Grid.bin: the last record's cell is < ncx, < ncy
+            ncx = int(np.floor((lon1 - lon0) / dlon)) + 1
+            ncy = int(np.floor((lat1 - lat0) / dlat)) + 1
+            if ncx * ncy <= 4_000_000:
+                break
+            dlon, dlat = 2 * dlon, 2 * dlat
+        empty = np.empty(0, dtype=np.int64)
+        g = _Grid(lon0, lat0, dlon, dlat, ncx, ncy, fcols[:0], icols[:0], empty, empty)
+        f, i, cell = g.bin(rec, tkey, fcols, icols, members)
+        start = kern.cell_starts(cell, ncx * ncy)
+        return _Grid(lon0, lat0, dlon, dlat, ncx, ncy, f, i, cell, start)
+
+    def bin(
+        self,
+        rec: _Records,
+        tkey: npt.NDArray[np.int64],
+        fcols: npt.NDArray[np.float64],
+        icols: npt.NDArray[np.int64],
+        members: npt.NDArray[np.int64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Rows of ``members`` on this grid, sorted by cell then time key, and their cells."""
+        from ceasewatch.evaluate import _corroborate_kernel as kern
+
+        cx = np.floor((rec.lon[members] - self.lon0) / self.dlon).astype(np.int64)
+        cy = np.floor((rec.lat[members] - self.lat0) / self.dlat).astype(np.int64)
+        cell = cy * self.ncx + cx
+        tk = tkey[members]
+        if len(tk) > 1 and not bool(np.all(tk[1:] >= tk[:-1])):
+            by_time = np.argsort(tk, kind="stable")
+            members, cell = members[by_time], cell[by_time]
+        o = kern.order_by_cell(cell, self.ncx * self.ncy)
+        rows = members[o]
+        return np.take(fcols, rows, axis=0), np.take(icols, rows, axis=0), cell[o]
+
+
 def _links_of(
-    kern: Any,
     qf: npt.NDArray[np.float64],
     qi: npt.NDArray[np.int64],
+    qcell: npt.NDArray[np.int64],
     grid: tuple[Any, ...],
     tol_m: float,
     tol_s: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
     """The link kernel over one slice of queries, retried with room for every link."""
+    from ceasewatch.evaluate import _corroborate_kernel as kern
+
+    links: Any = kern.links
     cap = 4 * len(qf) + 1_024
     while True:
-        i, j, s, cnt = kern.links(qf, qi, *grid, tol_m, tol_s, cap)
+        i, j, s, cnt = links(qf, qi, qcell, *grid, tol_m, tol_s, cap)
         if cnt <= cap:
             return i, j, s, int(cnt)
         cap = int(cnt)
@@ -441,11 +593,59 @@ def _best_first(
     )
 
 
-def summarise_incidents(events: pd.DataFrame, incident_id: pd.Series) -> pd.DataFrame:
+def _ecef(
+    lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Earth-centred coordinates (m) of points on the WGS84 ellipsoid."""
+    from ceasewatch.evaluate import _corroborate_kernel as kern
+
+    phi, lam = np.radians(lat), np.radians(lon)
+    n = kern.A_M / np.sqrt(1.0 - kern.E2 * np.sin(phi) ** 2)
+    return (
+        n * np.cos(phi) * np.cos(lam),
+        n * np.cos(phi) * np.sin(lam),
+        n * (1.0 - kern.E2) * np.sin(phi),
+    )
+
+
+def _from_ecef(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], z: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Longitude and geodetic latitude of Earth-centred points (their height dropped)."""
+    # a transformer per call: they are not to be shared between threads
+    to_geodetic = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    lon, lat, _ = to_geodetic.transform(x, y, z)
+    return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+
+def _join_unique(key: npt.NDArray[np.intp], n_keys: int, col: pd.Series) -> npt.NDArray[Any]:
+    """Per key ``0 .. n_keys - 1``: the sorted distinct non-null values of ``col`` (as
+    text) joined by ";", "" when there are none (what :func:`frames.join_unique` gives,
+    without a Python call per key)."""
+    ok = col.notna().to_numpy(dtype=bool)
+    if not ok.any():
+        return np.full(n_keys, "", dtype=object)
+    codes, uniques = pd.factorize(col[ok].astype(str), sort=True)
+    m = len(uniques)
+    pairs = np.unique(key[ok].astype(np.int64) * m + codes)
+    counts = np.bincount(pairs // m, minlength=n_keys)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]), type=pa.int64())
+    values = pc.take(pa.array(np.asarray(uniques, dtype=object), type=pa.large_string()), pairs % m)
+    lists = pa.LargeListArray.from_arrays(offsets, values)
+    sep = pa.scalar(";", pa.large_string())
+    return np.asarray(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), dtype=object)
+
+
+def summarise_incidents(
+    events: pd.DataFrame, incident_id: pd.Series, crs: CRS | None = None
+) -> pd.DataFrame:
     """One row per incident: representative place and time, category, sources, confidence.
 
-    The place is the precision-weighted mean (weights 1/radius²) of the members; the time
-    is that of the member known most precisely. Confidence combines independent sources:
+    The place is the precision-weighted mean (weights 1/radius²) of the members: of their
+    Earth-centred (ECEF) positions on the WGS84 ellipsoid brought back to the surface, so
+    it depends on the members alone, not on what else is summarised with them; with a
+    ``crs`` (a metric CRS) the mean is taken in that CRS instead. The time is that of the
+    member known most precisely. Confidence combines independent sources:
     ``1 - Π(1 - w_s)``, with ``w_s`` the best Admiralty weight among source ``s``'s records.
     """
     ev = events.assign(**{schema.INCIDENT_ID: incident_id.to_numpy()})
@@ -453,8 +653,11 @@ def summarise_incidents(events: pd.DataFrame, incident_id: pd.Series) -> pd.Data
         return pd.DataFrame(columns=[schema.INCIDENT_ID])
     lon = ev[schema.LON].to_numpy(dtype=float)
     lat = ev[schema.LAT].to_numpy(dtype=float)
-    crs = metric_crs(float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
-    x, y = to_metric(lon, lat, crs)
+    if crs is None:
+        x, y, z = _ecef(lon, lat)
+    else:
+        x, y = to_metric(lon, lat, crs)
+        z = np.zeros(len(lon))
     w = 1.0 / np.maximum(ev[schema.GEO_PRECISION_M].to_numpy(dtype=float), 1.0) ** 2
     t = _epoch_s(ev[schema.OCCURRED_AT])
     lo, hi = time_bounds(
@@ -465,6 +668,7 @@ def summarise_incidents(events: pd.DataFrame, incident_id: pd.Series) -> pd.Data
     ev = ev.assign(
         _wx=x * w,
         _wy=y * w,
+        _wz=z * w,
         _w=w,
         _span=hi - lo,
         _prio=ev[schema.CATEGORY].map(schema.CATEGORY_PRIORITY).fillna(0),
@@ -477,8 +681,9 @@ def summarise_incidents(events: pd.DataFrame, incident_id: pd.Series) -> pd.Data
         .fillna(-1),
     )
     g = ev.groupby(schema.INCIDENT_ID, sort=True)
-    sums = g[["_wx", "_wy", "_w"]].sum()
-    ix, iy = to_wgs84(sums["_wx"] / sums["_w"], sums["_wy"] / sums["_w"], crs)
+    sums = g[["_wx", "_wy", "_wz", "_w"]].sum()
+    mx, my, mz = (sums[c].to_numpy() / sums["_w"].to_numpy() for c in ("_wx", "_wy", "_wz"))
+    ix, iy = _from_ecef(mx, my, mz) if crs is None else to_wgs84(mx, my, crs)
     # precision of the mean: radius of the best member, never better than that
     best_time = (
         ev.sort_values([schema.INCIDENT_ID, "_span", schema.EVENT_ID])
@@ -499,8 +704,10 @@ def summarise_incidents(events: pd.DataFrame, incident_id: pd.Series) -> pd.Data
     per_source = ev.groupby([schema.INCIDENT_ID, schema.SOURCE])["_weight"].max()
     confidence = 1.0 - (1.0 - per_source).groupby(level=0).prod()
 
+    key = sums.index.get_indexer(ev[schema.INCIDENT_ID])
+
     def joined(col: str) -> pd.Series:
-        return join_unique(ev, schema.INCIDENT_ID, col).reindex(sums.index)
+        return pd.Series(_join_unique(key, len(sums), ev[col]), index=sums.index, dtype=object)
 
     attributed = joined(schema.ATTRIBUTED_TO)
     location = (
@@ -511,7 +718,7 @@ def summarise_incidents(events: pd.DataFrame, incident_id: pd.Series) -> pd.Data
     out = pd.DataFrame(
         {
             schema.INCIDENT_ID: sums.index.to_numpy(),
-            schema.OCCURRED_AT: best_time[schema.OCCURRED_AT].to_numpy(),
+            schema.OCCURRED_AT: best_time[schema.OCCURRED_AT].array,
             schema.TIME_PRECISION: best_time[schema.TIME_PRECISION].to_numpy(),
             schema.LON: ix,
             schema.LAT: iy,
