@@ -136,12 +136,9 @@ def test_stitch_check_catches_a_disagreeing_window(
     t = de._epoch_s(ev[schema.OCCURRED_AT])
     halo = de.halo_s(params)
     windows = de.windows_over(t.min(), t.max(), 10 * de.DAY_S, halo)[:3]
-    boxes = de.boxes_of(ev, params)
     models = {1: de.ZoneModel(agreement)}
     results = [
-        de.evaluate_window(
-            w, de._window_events(ev, t, w, ()), {1: agreement}, models, params, boxes
-        )
+        de.evaluate_window(w, de._window_events(ev, t, w, ()), {1: agreement}, models, params)
         for w in windows
     ]
     ids = pd.concat([r.owned["event_id"] for r in results])

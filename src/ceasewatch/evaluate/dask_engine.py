@@ -19,10 +19,9 @@ been found there with the same members. A window that disagrees with its neighbo
 merged with it and the merged window evaluated again, so the result is the single-machine
 result (the tests compare both on data crossing many window edges and on the demo).
 
-Linking distances and incident locations are computed by :mod:`corroborate` in a metric
-CRS chosen from the box of its input; each window is given four *pins* (records that link
-to nothing, dropped afterwards) at the corners of the whole input's boxes so that every
-window works in the very CRS the single-machine run uses.
+Corroboration measures distances and places incidents on the WGS84 ellipsoid, not in a
+CRS fitted to its input's box, so a window's incidents do not depend on what else the
+input holds (tested in tests/evaluate/test_corroborate_invariants.py).
 
 Inputs: events held in memory (the store path, :func:`evaluate_store_dask`) or a
 directory of (Geo)Parquet files of events in the canonical columns, one file per day or
@@ -70,9 +69,6 @@ from ceasewatch.store.base import Store
 DAY_S = 86_400.0
 #: the core of a corroboration window (the halo comes on top, on both sides)
 DEFAULT_WINDOW_DAYS = 28.0
-#: event ids of the pins (sort before every real id; never stored)
-PIN_PREFIX = "~pin"
-PIN_CATEGORY = "~pin"
 
 #: columns an events directory must hold (the rest are filled in when absent)
 REQUIRED_COLUMNS = (
@@ -290,93 +286,6 @@ def _epoch_s(ts: pd.Series) -> npt.NDArray[np.float64]:
     return np.asarray(ts.astype("datetime64[us, UTC]").astype("int64"), dtype=float) / 1e6
 
 
-@dataclass(frozen=True)
-class Boxes:
-    """lon/lat boxes of the whole input: of every event, and of those corroboration may
-    link (as ``corroborate`` decides which may); ``None`` when there are none."""
-
-    every: tuple[float, float, float, float] | None
-    linkable: tuple[float, float, float, float] | None
-
-
-def _box(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> Any:
-    if len(lon) == 0:
-        return None
-    # plain min/max (NaN propagates), as corroboration computes its box
-    return (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
-
-
-def linkable_mask(events: pd.DataFrame, params: CorroborationParams) -> npt.NDArray[np.bool_]:
-    """Events precise enough to be linked (the rule of ``corroborate``)."""
-    t = _epoch_s(events[schema.OCCURRED_AT])
-    lo, hi = time_bounds(
-        t,
-        events[schema.TIME_PRECISION].to_numpy(dtype=object),
-        events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
-    )
-    fire = events[schema.CATEGORY].to_numpy() == "fire_detection"
-    lo = np.where(fire, lo - params.fire_lead_s, lo)
-    r = events[schema.GEO_PRECISION_M].to_numpy(dtype=float)
-    ok = (r <= params.max_geo_precision_m) & (hi - lo <= params.max_time_span_s)
-    if schema.WAR_RELATED in events:
-        field_fire = (events[schema.CATEGORY] == "fire_detection") & (
-            events[schema.WAR_RELATED].astype("boolean") == False  # noqa: E712
-        ).fillna(False)
-        ok &= ~field_fire.to_numpy(dtype=bool)
-    return np.asarray(ok, dtype=bool)
-
-
-def boxes_of(events: pd.DataFrame, params: CorroborationParams) -> Boxes:
-    lon = events[schema.LON].to_numpy(dtype=float)
-    lat = events[schema.LAT].to_numpy(dtype=float)
-    ok = linkable_mask(events, params) if len(events) else np.zeros(0, dtype=bool)
-    return Boxes(_box(lon, lat), _box(lon[ok], lat[ok]) if ok.sum() > 1 else None)
-
-
-def _merge_boxes(boxes: Sequence[Any]) -> Any:
-    real = [b for b in boxes if b is not None]
-    if not real:
-        return None
-    a = np.array(real, dtype=float)
-    return (a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max())
-
-
-def _pins(boxes: Boxes, when: pd.Timestamp, columns: Sequence[str]) -> pd.DataFrame:
-    """Records at the corners of the boxes that link to nothing (one report group, a
-    category of no group): they make a window's boxes those of the whole input."""
-    rows: list[tuple[float, float, float]] = []
-    if boxes.every is not None:
-        b = boxes.every
-        # too coarse to link: they widen the box the incidents' locations use
-        rows += [(b[0], b[1], 1e9), (b[2], b[3], 1e9)]
-    if boxes.linkable is not None:
-        b = boxes.linkable
-        rows += [(b[0], b[1], 0.0), (b[2], b[3], 0.0)]
-    n = len(rows)
-    data: dict[str, Any] = {c: [None] * n for c in columns}
-    data.update(
-        {
-            schema.EVENT_ID: [f"{PIN_PREFIX}{i}" for i in range(n)],
-            schema.SOURCE: PIN_CATEGORY,
-            schema.SOURCE_EVENT_ID: [f"{PIN_PREFIX}{i}" for i in range(n)],
-            schema.OCCURRED_AT: when,
-            schema.TIME_PRECISION: "minute",
-            schema.TIME_WINDOW_S: 0.0,
-            schema.LON: [r[0] for r in rows],
-            schema.LAT: [r[1] for r in rows],
-            schema.GEO_PRECISION_M: [r[2] for r in rows],
-            schema.CATEGORY: PIN_CATEGORY,
-            schema.RELIABILITY: "F",
-            schema.CREDIBILITY: 6,
-            schema.REPORT_GROUP: PIN_CATEGORY,
-            schema.RECORDED_AT: when,
-        }
-    )
-    if schema.FATALITIES in data:
-        data[schema.FATALITIES] = np.nan
-    return pd.DataFrame(data, columns=list(columns))
-
-
 def _contiguous(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with arrow-backed columns in one chunk each (a concatenation leaves
     several; some kernels read an arrow column's buffers directly)."""
@@ -435,15 +344,12 @@ def evaluate_window(
     agreements: dict[int, Agreement],
     models: dict[int, ZoneModel],
     params: CorroborationParams,
-    boxes: Boxes,
     decisions: Sequence[IncidentDecision] = (),
 ) -> WindowResult:
     """Incidents and violations of the events of one window (core and halo), with those
     whose earliest member lies in the core marked as owned."""
     t = _epoch_s(events[schema.OCCURRED_AT]) if len(events) else np.empty(0)
-    when = events[schema.OCCURRED_AT].iloc[0] if len(events) else pd.Timestamp(0, tz="UTC")
-    pins = _pins(boxes, when, events.columns)
-    frame = _contiguous(pd.concat([events, pins], ignore_index=True) if len(events) else pins)
+    frame = _contiguous(events)
     if len(events) == 0:
         empty = pd.DataFrame({"event_id": [], "incident_id": []}, dtype=object)
         return WindowResult(
@@ -457,8 +363,7 @@ def evaluate_window(
     incidents, members, violations = incidents_and_violations(
         frame, agreements, models, params, decisions
     )
-    real = ~members["event_id"].astype(str).str.startswith(PIN_PREFIX).to_numpy()
-    members = members[real].reset_index(drop=True)
+    members = members.reset_index(drop=True)
     first = (
         pd.DataFrame({"incident_id": members["incident_id"].to_numpy(), "t": t})
         .groupby("incident_id")["t"]
@@ -585,7 +490,6 @@ def corroborate_windows(
     windows = windows_over(
         float(t.min(initial=np.inf)), float(t.max(initial=-np.inf)), window_days * DAY_S, halo
     )
-    boxes = boxes_of(events, params)
     done: dict[Window, WindowResult] = {}
     ev_ids = events[schema.EVENT_ID]
     while True:
@@ -599,7 +503,6 @@ def corroborate_windows(
                 agreements_f,
                 models_f,
                 params,
-                boxes,
                 decisions,
                 pure=False,
             )
@@ -928,14 +831,11 @@ def _window_from_parts(w: Window, *parts: pd.DataFrame) -> pd.DataFrame:
 
 def _part_summary(part: pd.DataFrame, params: CorroborationParams) -> pd.DataFrame:
     t = _epoch_s(part[schema.OCCURRED_AT])
-    b = boxes_of(part, params)
     return pd.DataFrame(
         {
             "t0": [float(t.min(initial=np.inf))],
             "t1": [float(t.max(initial=-np.inf))],
             "n": [len(part)],
-            "every": [b.every],
-            "linkable": [b.linkable],
         }
     )
 
@@ -992,7 +892,6 @@ def evaluate_directory(
     summaries = client.compute([dask.delayed(_part_summary)(p, params) for p in parts])
     summary = pd.concat(client.gather(summaries), ignore_index=True)
     n_events = int(summary["n"].sum())
-    boxes = Boxes(_merge_boxes(list(summary["every"])), _merge_boxes(list(summary["linkable"])))
     report = StitchReport()
     results: list[WindowResult] = []
     windows = windows_over(
@@ -1012,7 +911,7 @@ def evaluate_directory(
             events = dask.delayed(_window_from_parts)(w, *need)
             lazy.append(
                 dask.delayed(evaluate_window)(
-                    w, events, dask.delayed(agreements_f), dask.delayed(models_f), params, boxes
+                    w, events, dask.delayed(agreements_f), dask.delayed(models_f), params
                 )
             )
         for w, r in zip(todo, client.gather(client.compute(lazy)), strict=True):
