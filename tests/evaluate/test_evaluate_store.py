@@ -327,3 +327,59 @@ def test_incremental_run_matches_a_full_run_on_chained_windows(
         _comparable(store.violations(), schema.VIOLATION_ID),
         _comparable(incremental[1], schema.VIOLATION_ID),
     )
+
+
+def test_incremental_run_rewrites_only_changed_incidents_and_equals_a_full_run(
+    loaded: tuple[DuckDBStore, ZoneModel],
+) -> None:
+    store, model = loaded
+    p = place(model, 10.0)
+    q = place(model, 10.0, segment=4)
+    rows = [
+        acled("A1", p, DAY1),
+        firms("F1", east_of(p, 600.0), DAY1 + pd.Timedelta(hours=10)),
+        acled("A2", q, DAY1),
+        firms("F2", east_of(q, 600.0), DAY1 + pd.Timedelta(hours=11)),
+        monitor("M1", place(model, 40.0, segment=1), DAY1 + pd.Timedelta(hours=3)),
+    ]
+    ids = ingest(store, rows, "2023-06-02T00:00:00+00:00")
+    evaluate_store(store)
+    before = store.incidents().set_index(schema.INCIDENT_ID)
+    assert incident_of(store, ids["F1"]) == incident_of(store, ids["A1"])
+
+    # a monitor hears the explosion at p: it joins that incident, the others are left alone
+    ids = ingest(
+        store,
+        [monitor("M2", east_of(p, 300.0), DAY1 + pd.Timedelta(hours=10, minutes=5))],
+        "2023-06-03T00:00:00+00:00",
+    )
+    # and F2's record is corrected to a place far from A2: it leaves that incident
+    ids = ingest(
+        store,
+        [firms("F2", east_of(q, 30_000.0), DAY1 + pd.Timedelta(hours=11))],
+        "2023-06-03T01:00:00+00:00",
+    )
+    result = evaluate_store(store)
+    assert result.events_evaluated == 2
+    assert result.incidents_written < result.incidents
+    after = store.incidents().set_index(schema.INCIDENT_ID)
+    inc_p = incident_of(store, ids["A1"])
+    assert incident_of(store, ids["M2"]) == inc_p
+    assert incident_of(store, ids["F2"]) != incident_of(store, ids["A2"])
+    # the incident nobody touched was not written again; the changed ones were
+    inc_m1 = incident_of(store, ids["M1"])
+    assert after.loc[inc_m1, "updated_at"] == before.loc[inc_m1, "updated_at"]
+    assert after.loc[inc_p, "updated_at"] > before.loc[inc_p, "updated_at"]
+    assert after.loc[inc_p, "n_events"] == 3
+    assert after.loc[incident_of(store, ids["A2"]), "n_events"] == 1
+    incremental = (store.incidents(), store.violations(include_inactive=True))
+
+    evaluate_store(store, full=True)
+    pd.testing.assert_frame_equal(
+        _comparable(store.incidents(), schema.INCIDENT_ID),
+        _comparable(incremental[0], schema.INCIDENT_ID),
+    )
+    pd.testing.assert_frame_equal(
+        _comparable(store.violations(include_inactive=True), schema.VIOLATION_ID),
+        _comparable(incremental[1], schema.VIOLATION_ID),
+    )

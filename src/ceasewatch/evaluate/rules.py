@@ -16,7 +16,10 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ceasewatch.agreement.model import Agreement
 from ceasewatch.errors import CeasewatchError
@@ -26,6 +29,37 @@ from ceasewatch.normalize import schema
 RULE_PRIORITY_WEAPON = 0
 RULE_PRIORITY_EVERYWHERE = 1
 RULE_PRIORITY_ACTIVITY = 2
+
+
+def _strings(values: Any) -> pa.Array | pa.ChunkedArray:
+    """``values`` (a Series, Index, array or sequence of text) as Arrow large strings."""
+    if isinstance(values, pd.Series | pd.Index):
+        values = values.array
+    try:
+        arr = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        arr = pa.array([None if pd.isna(v) else str(v) for v in values], type=pa.large_string())
+    return arr.cast(pa.large_string())
+
+
+def isin_strings(values: Any, members: Any) -> npt.NDArray[np.bool_]:
+    """``values`` (text) is one of ``members``, element-wise; a missing value is in
+    nothing. What ``Series.isin`` answers, hashed in Arrow (pandas' own ``isin`` of a
+    ``str`` column builds one Python object per member)."""
+    value_set = _strings(members)
+    if isinstance(value_set, pa.ChunkedArray):
+        value_set = value_set.combine_chunks()
+    hit = pc.is_in(_strings(values), value_set=value_set, skip_nulls=True)
+    return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def index_in_strings(values: Any, members: Any) -> npt.NDArray[np.int64]:
+    """Position of each of ``values`` in ``members`` (the first one), -1 where absent."""
+    value_set = _strings(members)
+    if isinstance(value_set, pa.ChunkedArray):
+        value_set = value_set.combine_chunks()
+    pos = pc.index_in(_strings(values), value_set=value_set, skip_nulls=True)
+    return np.asarray(pos.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def _matches(items: frozenset[str], category: pd.Series, weapon: pd.Series) -> pd.Series:
@@ -192,7 +226,7 @@ def violations_from_incidents(
     live = incidents[incidents[schema.OCCURRED_AT] >= pd.Timestamp(agreement.effective)]
     if live.empty:
         return pd.DataFrame(columns=cols)
-    mem = members[members[schema.INCIDENT_ID].isin(live[schema.INCIDENT_ID])]
+    mem = members[isin_strings(members[schema.INCIDENT_ID], live[schema.INCIDENT_ID])]
     hits = pd.concat(
         [cls().evaluate(live, mem, agreement) for cls in _RULES.values()], ignore_index=True
     )
@@ -213,7 +247,7 @@ def violations_from_incidents(
     primary = by_rule.groupby(schema.INCIDENT_ID)[schema.RULE].first()
     matched = join_unique(hits, schema.INCIDENT_ID, schema.EVENT_ID)
     evidence = join_unique(mem, schema.INCIDENT_ID, schema.EVENT_ID)
-    v = live[live[schema.INCIDENT_ID].isin(rules.index)].copy()
+    v = live[isin_strings(live[schema.INCIDENT_ID], rules.index)].copy()
     key = v[schema.INCIDENT_ID]
     v[schema.RULE] = key.map(primary)
     v["rules"] = key.map(rules)

@@ -26,7 +26,7 @@ from ceasewatch.evaluate.corroborate import (
     summarise_incidents,
 )
 from ceasewatch.evaluate.decisions import IncidentDecision, apply_incident_decisions
-from ceasewatch.evaluate.rules import violations_from_incidents
+from ceasewatch.evaluate.rules import index_in_strings, isin_strings, violations_from_incidents
 from ceasewatch.evaluate.zones import evaluate_zones
 from ceasewatch.normalize import schema
 from ceasewatch.normalize.timeprec import time_bounds
@@ -62,7 +62,11 @@ class EvaluationResult:
     events_total: int = 0
     events_evaluated: int = 0
     events_in_window: int = 0
+    #: incidents of the window's events
     incidents: int = 0
+    #: of which summarised and stored again (those that changed; all of them when full)
+    incidents_written: int = 0
+    #: violations of the incidents written
     violations: int = 0
     seconds: float = 0.0
     zone_seconds: float = 0.0
@@ -136,20 +140,34 @@ def _keep_anchors(window: pd.DataFrame, old_members: pd.DataFrame) -> pd.DataFra
     """``window`` with each stored incident's anchor recorded just before the incident's
     other members: ``recorded_at`` is that of an event's latest version, so without this
     a correction of the anchor record would move its incident (and violation) id."""
-    mem = old_members[old_members["event_id"].isin(window[schema.EVENT_ID])]
-    mem = mem[mem["incident_id"] == "I" + mem["event_id"]]
-    if mem.empty:
-        return window
-    rec = window.set_index(schema.EVENT_ID)[schema.RECORDED_AT]
-    inc = old_members[old_members["incident_id"].isin(mem["incident_id"])]
-    first = inc.assign(rec=inc["event_id"].map(rec)).groupby("incident_id")["rec"].min()
-    anchor_rec = pd.Series(
-        first.reindex(mem["incident_id"]).to_numpy(), index=mem["event_id"].to_numpy()
-    ) - pd.Timedelta(microseconds=1)
-    new_rec = window[schema.EVENT_ID].map(anchor_rec)
-    return window.assign(
-        **{schema.RECORDED_AT: new_rec.where(new_rec.notna(), window[schema.RECORDED_AT])}
+    mem_event = old_members["event_id"]
+    mem_inc = old_members["incident_id"]
+    ids = window[schema.EVENT_ID]
+    # stored anchors in the window: members whose incident is named after them
+    is_anchor = isin_strings(mem_event, ids) & (
+        mem_inc.to_numpy(dtype=object) == ("I" + mem_event).to_numpy(dtype=object)
     )
+    if not is_anchor.any():
+        return window
+    anchor_inc = mem_inc[is_anchor]
+    anchor_event = mem_event[is_anchor]
+    in_inc = isin_strings(mem_inc, anchor_inc)
+    inc_of = index_in_strings(mem_inc[in_inc], anchor_inc)
+    rec = window[schema.RECORDED_AT]
+    rec_ns = rec.values.astype("datetime64[ns]").astype(np.int64)  # UTC
+    nat = np.iinfo(np.int64).min
+    pos = index_in_strings(mem_event[in_inc], ids)
+    member_rec = np.where(pos >= 0, rec_ns[np.maximum(pos, 0)], nat)
+    member_rec = np.where(member_rec == nat, np.iinfo(np.int64).max, member_rec)
+    # earliest recorded member (in the window) of each anchored incident
+    first = np.full(len(anchor_inc), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, inc_of, member_rec)
+    anchor_rec = np.where(first == np.iinfo(np.int64).max, nat, first - 1_000)  # 1 µs before
+    at = index_in_strings(ids, anchor_event)
+    new_ns = np.where(at >= 0, anchor_rec[np.maximum(at, 0)], nat)
+    new_ns = np.where(new_ns == nat, rec_ns, new_ns)
+    new_rec = pd.Series(new_ns.astype("datetime64[ns]"), index=window.index).dt.tz_localize(UTC)
+    return window.assign(**{schema.RECORDED_AT: new_rec.astype(rec.dtype)})
 
 
 @dataclass
@@ -172,6 +190,17 @@ def incidents_and_violations(
     """Corroborate ``events`` into incidents (then apply the analysts' split and merge
     ``decisions``), locate the incidents, apply the rules of the agreement version in force
     at each incident's time. Pure: nothing is read or stored."""
+    inc_ids = incident_ids(events, params, decisions)
+    return summarise_and_rule(events, inc_ids, agreements, models)
+
+
+def incident_ids(
+    events: pd.DataFrame,
+    params: CorroborationParams | None = None,
+    decisions: Sequence[IncidentDecision] = (),
+) -> pd.Series:
+    """Incident id of each of ``events`` (index aligned): corroboration, then the
+    analysts' split and merge ``decisions``."""
     inc_ids = corroborate(events, params)
     if decisions:
         decided = apply_incident_decisions(
@@ -183,6 +212,18 @@ def incidents_and_violations(
         inc_ids = pd.Series(
             decided["incident_id"].to_numpy(), index=inc_ids.index, name=schema.INCIDENT_ID
         )
+    return inc_ids
+
+
+def summarise_and_rule(
+    events: pd.DataFrame,
+    inc_ids: pd.Series,
+    agreements: dict[int, Agreement],
+    models: dict[int, ZoneModel],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Incidents, members and violations of ``events`` grouped by ``inc_ids`` (every
+    member of an incident must be among ``events``): each incident's summary, place and
+    violations depend on its own members only."""
     incidents = summarise_incidents(events, inc_ids)
     inc_versions = applicable_version(incidents[schema.OCCURRED_AT], agreements)
     inc_zones = _zones_by_version(incidents, inc_versions, models)
@@ -265,18 +306,25 @@ def evaluate_store(
         result.seconds = time.perf_counter() - t0
         return result
     versions = applicable_version(events[schema.OCCURRED_AT], agreements)
-    done = store.evaluated_event_ids()
-    key_now = events[schema.EVENT_ID] + "|" + events["content_sha"] + "|" + versions.astype(str)
-    key_done = set(
-        done["event_id"] + "|" + done["content_sha"] + "|" + done["agreement_version"].astype(str)
-    )
-    due = ~key_now.isin(key_done) if not full else pd.Series(True, index=events.index)
+    if full:
+        due = pd.Series(True, index=events.index)
+    else:
+        # due: never evaluated, or evaluated for another content or agreement version
+        done = store.evaluated_event_ids()
+        at = index_in_strings(events[schema.EVENT_ID], done["event_id"])
+        seen = np.flatnonzero(at >= 0)
+        same = np.zeros(len(events), dtype=bool)
+        same[seen] = (
+            events["content_sha"].to_numpy(dtype=object)[seen]
+            == done["content_sha"].to_numpy(dtype=object)[at[seen]]
+        ) & (versions[seen] == done["agreement_version"].to_numpy(dtype=np.int64)[at[seen]])
+        due = pd.Series(~same, index=events.index)
     decisions = _decisions(store)
     # a decision taken since the last evaluation makes its events due again
-    last = store.incidents()["updated_at"].max() if not full else None
+    last = store.incidents()["updated_at"].max() if decisions and not full else None
     fresh = [d for d in decisions if last is None or pd.isna(last) or d.at > last]
     if fresh:
-        due |= events[schema.EVENT_ID].isin({e for d in fresh for e in d.event_ids})
+        due |= isin_strings(events[schema.EVENT_ID], [e for d in fresh for e in d.event_ids])
     result.events_evaluated = int(due.sum())
     if not due.any():
         result.seconds = time.perf_counter() - t0
@@ -305,24 +353,42 @@ def evaluate_store(
         w_hi = hi[due.to_numpy()].max() + margin
         in_window = pd.Series((hi >= w_lo) & (lo <= w_hi), index=events.index)
         touched = old.loc[
-            old["event_id"].isin(events.loc[in_window, schema.EVENT_ID]), "incident_id"
+            isin_strings(old["event_id"], events.loc[in_window, schema.EVENT_ID]), "incident_id"
         ]
-        extra = old.loc[old["incident_id"].isin(touched), "event_id"]
-        in_window |= events[schema.EVENT_ID].isin(extra)
+        extra = old.loc[isin_strings(old["incident_id"], touched), "event_id"]
+        in_window |= isin_strings(events[schema.EVENT_ID], extra)
         # every event a decision names, so that the decision can be applied whole
-        in_window |= events[schema.EVENT_ID].isin({e for d in decisions for e in d.event_ids})
+        if decisions:
+            in_window |= isin_strings(
+                events[schema.EVENT_ID], [e for d in decisions for e in d.event_ids]
+            )
     window = events[in_window]
     result.events_in_window = len(window)
 
-    incidents, members, violations = incidents_and_violations(
-        _keep_anchors(window, old), agreements, models, params, decisions
-    )
+    window = _keep_anchors(window, old)
+    inc_ids = incident_ids(window, params, decisions)
+    n_incidents = int(inc_ids.nunique())
+    if not full:
+        # only incidents that changed are summarised and written again: those that gained
+        # or lost a member, or have a member whose record or agreement version changed
+        # (an incident's summary and violations depend on its own members only)
+        at = index_in_strings(window[schema.EVENT_ID], old["event_id"])
+        stored = np.full(len(window), None, dtype=object)
+        stored[at >= 0] = old["incident_id"].to_numpy(dtype=object)[at[at >= 0]]
+        moved = (at < 0) | (stored != inc_ids.to_numpy(dtype=object))
+        dirty = moved | due[in_window].to_numpy(dtype=bool)
+        changed = pd.concat(
+            [inc_ids[dirty], pd.Series(stored[moved & (at >= 0)], dtype=object)]
+        ).drop_duplicates()
+        keep = isin_strings(inc_ids, changed)
+        window, inc_ids = window[keep], inc_ids[keep]
+    incidents, members, violations = summarise_and_rule(window, inc_ids, agreements, models)
 
     with store.transaction():
         store.put_event_eval(eval_rows)
         old_members = store.incident_members()
         old_incidents = old_members.loc[
-            old_members["event_id"].isin(window[schema.EVENT_ID]), "incident_id"
+            isin_strings(old_members["event_id"], window[schema.EVENT_ID]), "incident_id"
         ]
         store.replace_incidents(window[schema.EVENT_ID], incidents, members)
         store.put_violations(
@@ -339,13 +405,15 @@ def evaluate_store(
             entity_id=datetime.now(UTC).isoformat(),
             payload={
                 "events_evaluated": result.events_evaluated,
-                "events_in_window": len(window),
-                "incidents": len(incidents),
+                "events_in_window": result.events_in_window,
+                "incidents": n_incidents,
+                "incidents_written": len(incidents),
                 "violations": len(violations),
                 "full": full,
             },
         )
-    result.incidents = len(incidents)
+    result.incidents = n_incidents
+    result.incidents_written = len(incidents)
     result.violations = len(violations)
     result.seconds = time.perf_counter() - t0
     return result

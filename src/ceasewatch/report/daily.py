@@ -383,9 +383,11 @@ def _most_affected(rows: Iterable[CountRow]) -> tuple[str, ...]:
     return tuple(r.label for r in rows if r.today == top)
 
 
-def _notable(today: pd.DataFrame) -> list[NotableIncident]:
+def _notable(today: pd.DataFrame, limit: int | None = None) -> tuple[list[NotableIncident], int]:
+    """The day's incidents, worst first (at most ``limit`` of them built), and how many
+    incidents the day has in all."""
     if today.empty:
-        return []
+        return [], 0
     frame = today.copy()
     frame["_rank"] = frame[schema.SEVERITY].map(_SEVERITY_RANK).fillna(-1)
     frame["_conf"] = pd.to_numeric(frame[schema.CONFIDENCE], errors="coerce").fillna(0.0)
@@ -398,6 +400,11 @@ def _notable(today: pd.DataFrame) -> list[NotableIncident]:
         ascending=[False, False, True, True],
         kind="stable",
     )
+    # incidents in the order of their worst violation; only the first ``limit`` are built
+    order = frame["_inc"].drop_duplicates()
+    n_total = len(order)
+    if limit is not None and n_total > limit:
+        frame = frame[frame["_inc"].isin(order.iloc[:limit].tolist())]
     out: list[NotableIncident] = []
     for inc_id, group in frame.groupby("_inc", sort=False):
         worst = group.iloc[0]
@@ -434,7 +441,7 @@ def _notable(today: pd.DataFrame) -> list[NotableIncident]:
                 ),
             )
         )
-    return out
+    return out, n_total
 
 
 def _source_coverage(received: pd.DataFrame, day: date) -> list[SourceCoverage]:
@@ -639,7 +646,7 @@ def build_daily_report(
         )
     )
     n_breach = int(today[schema.SEVERITY].isin(list(BREACH_OR_WORSE)).sum())
-    incidents = _notable(today)
+    incidents, n_incidents = _notable(today, MAX_NOTABLE)
 
     # 30-day series for the chart
     daily = pd.crosstab(vio[_DAY], vio[schema.ZONE]) if len(vio) else pd.DataFrame()
@@ -694,7 +701,7 @@ def build_daily_report(
         by_sector=tuple(by_sector),
         by_category=tuple(by_category),
         by_severity=by_severity,
-        n_incidents=len(incidents),
+        n_incidents=n_incidents,
         n_breach_or_worse=n_breach,
         n_dismissed=n_dismissed,
         baseline_days=baseline,
@@ -704,7 +711,7 @@ def build_daily_report(
             [r for r in by_sector if r.label != NO_SECTOR] or by_sector
         ),
         notable=tuple(incidents[:MAX_NOTABLE]),
-        n_notable_total=len(incidents),
+        n_notable_total=n_incidents,
         sources=tuple(sources),
         silent_sources=silent,
         records_today=records_today,
