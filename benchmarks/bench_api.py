@@ -111,6 +111,15 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) 
     raise RuntimeError("the server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and its threads so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     import socket
 
@@ -295,8 +304,11 @@ def main() -> None:
             health: list[tuple[str, str, str, Any, dict[str, str]]] = [
                 ("GET health", "GET", "/api/health", None, {})
             ]
+            c0 = cpu_seconds(proc.pid)
             b_res, _ = run_load("127.0.0.1", port, args.rate, base_s, health)
+            c1 = cpu_seconds(proc.pid)
             m_res, m_elapsed = run_load("127.0.0.1", port, args.rate, args.seconds, mixed)
+            c2 = cpu_seconds(proc.pid)
         finally:
             proc.terminate()
             try:
@@ -307,6 +319,10 @@ def main() -> None:
         print("mix: " + ", ".join(f"{k} {v:.0%}" for k, v in MIX.items()))
         b_all, b_err = report("baseline", b_res)
         m_all, m_err = report("mixed", m_res)
+        b_cpu = (c1 - c0) * 1000.0 / max(len(b_all), 1)
+        m_cpu = (c2 - c1) * 1000.0 / max(len(m_all), 1)
+        # what each request costs the server, whatever else the machine runs meanwhile
+        print(f"server CPU per request: baseline {b_cpu:.2f} ms, mixed {m_cpu:.2f} ms")
         p50, p99 = pct(m_all, 50), pct(m_all, 99)
         b99 = pct(b_all, 99)
         mix_text = "/".join(f"{v:.0%}" for v in MIX.values())
@@ -315,7 +331,8 @@ def main() -> None:
         print(
             f"api mixed({mix_text}) rate={args.rate:g}/s seconds={args.seconds:g} requests={len(m_all)} "
             f"throughput={len(m_all) / m_elapsed:,.0f} req/s p50={p50:.1f} ms p99={p99:.1f} ms "
-            f"errors={m_err} baseline_health_p99={b99:.1f} ms (errors={b_err}) "
+            f"errors={m_err} server_cpu={m_cpu:.2f} ms/req "
+            f"baseline_health_p99={b99:.1f} ms (errors={b_err}) "
             f"ratio_p99_to_baseline={p99 / b99:.1f}"
         )
 

@@ -16,7 +16,7 @@ from pyproj import Geod
 
 from ceasewatch.errors import SourceFormatError
 from ceasewatch.ingest import field_report
-from ceasewatch.ingest.base import get_source, rows_to_json
+from ceasewatch.ingest.base import get_source, rows_to_json, rows_to_json_sql, small_rows_json
 from ceasewatch.ingest.pipeline import ingest_file
 
 GEOD = Geod(ellps="WGS84")
@@ -383,14 +383,20 @@ _TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
     rows=st.lists(st.lists(_TEXT, min_size=4, max_size=4), min_size=1, max_size=4),
 )
 def test_small_rows_json_is_rows_to_json_byte_for_byte(columns, rows) -> None:
+    """rows_to_json's Python path (a few rows) writes DuckDB's to_json text exactly."""
     names = list(columns)
     data = {k: [r[i] for r in rows] for i, k in enumerate(names)}
-    expected = rows_to_json(pd.DataFrame(data, dtype=object)).tolist()
-    assert field_report.small_rows_json(data) == expected
+    frame = pd.DataFrame(data, dtype=object)
+    expected = rows_to_json_sql(frame).tolist()
+    assert small_rows_json(data) == expected
+    assert rows_to_json(frame).tolist() == expected
 
 
 def test_small_rows_json_defers_what_it_does_not_write() -> None:
-    assert field_report.small_rows_json({"a": ["x", None]}) is None  # not text
-    assert field_report.small_rows_json({'a"b': ["x"]}) is None  # key to escape
-    assert field_report.small_rows_json({"a": ["\ud800"]}) is None  # not UTF-8
-    assert field_report.small_rows_json({"a": ["\x0b\x1f/é"]}) == ['{"a":"\\u000B\\u001F/é"}']
+    assert small_rows_json({"a": ["x", None]}) is None  # not text
+    assert small_rows_json({'a"b': ["x"]}) is None  # key to escape
+    assert small_rows_json({"a": ["\ud800"]}) is None  # not UTF-8
+    assert small_rows_json({"a": ["\x0b\x1f/é"]}) == ['{"a":"\\u000B\\u001F/é"}']
+    # rows_to_json then asks DuckDB
+    frame = pd.DataFrame({"a": ["x", None], "b": [1, 2]}, dtype=object)
+    assert rows_to_json(frame).tolist() == rows_to_json_sql(frame).tolist()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,32 @@ def test_audit_entry_rolls_back_with_its_write() -> None:
         assert list(iter_audit(st)) == []
     finally:
         st.close()
+
+
+class _Spy:
+    """A connection that records the statements it runs."""
+
+    def __init__(self, con: Any) -> None:
+        self.raw = con
+        self.sql: list[str] = []
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        self.sql.append(sql)
+        return self.raw.execute(sql, params or [])
+
+
+def test_append_asks_for_the_table_only_until_it_is_known_committed() -> None:
+    store = DuckDBStore(":memory:")
+    spy = _Spy(store.con)
+    store.con = spy  # type: ignore[assignment]
+    # a first append whose transaction rolls back takes the new table with it
+    with pytest.raises(RuntimeError), store.transaction():
+        append_audit(store, actor="t", action="x.y", entity="e", entity_id="1")
+        raise RuntimeError("rolled back")
+    assert append_audit(store, actor="t", action="x.y", entity="e", entity_id="2") == 1
+    # committed by that append: later ones no longer create it
+    spy.sql.clear()
+    with store.transaction():
+        append_audit(store, actor="t", action="x.y", entity="e", entity_id="3")
+    assert not [s for s in spy.sql if "CREATE TABLE" in s]
+    assert verify_chain(store).ok and chain_head(store) is not None

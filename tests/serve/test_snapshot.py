@@ -24,7 +24,7 @@ from serve_helpers import (  # noqa: F401  (pytest fixtures)
 from ceasewatch.serve import queries
 from ceasewatch.serve.context import ServeContext
 from ceasewatch.serve.params import EventParams, IncidentParams, ListParams, ViolationParams
-from ceasewatch.serve.snapshot import Table
+from ceasewatch.serve.snapshot import Segment, Table
 from ceasewatch.store.audit import append_audit
 
 CATEGORIES = ["shelling", "fire_detection", "explosion_observed", "shelling,drone_strike"]
@@ -110,6 +110,59 @@ def test_snapshot_pages_equal_the_sql_queries(shared_client: TestClient) -> None
     assert compared == 360
 
 
+def _layered(table: Table, rng: random.Random, share: float, delta_max_rows: int) -> Table:
+    """``table`` with a random share of its rows written again, one small batch at a time
+    (each row replaced by itself: the answers must not change)."""
+    base = table.base
+    picked = sorted(rng.sample(range(base.n), int(base.n * share)))
+    out = Table(base, delta_max_rows=delta_max_rows)
+    for start in range(0, len(picked), 7):
+        chunk = picked[start : start + 7]
+        cols = {c: base.cols[c][chunk] for c in base.spec.columns}
+        out = out.upsert(Segment(base.spec, cols, base.key[chunk]))
+    return out
+
+
+@pytest.mark.parametrize("delta_max_rows", [100_000, 40])
+def test_layered_snapshot_pages_equal_the_sql_queries(
+    shared_client: TestClient, delta_max_rows: int
+) -> None:
+    """The delta path: rows rewritten since the base (dropped from it, held in the delta)
+    and a delta compacted into a new base give the SQL's pages, 360 random filter and
+    paging combinations."""
+    ctx = _ctx(shared_client)
+    snap = ctx.snapshot()
+    con = ctx.reader()
+    rng = random.Random(11)
+    events = _layered(snap.events, rng, 0.08, delta_max_rows)
+    violations = _layered(snap.violations, rng, 0.3, delta_max_rows)
+    if delta_max_rows > 1_000:
+        assert events.layered and events.delta.n and events.dropped.size
+        assert violations.layered and violations.delta.n
+    else:  # compacted at least once, and a fresh delta since
+        assert events.base is not snap.events.base and events.delta.n <= 40
+    assert (events.n, violations.n) == (snap.events.n, snap.violations.n)
+    assert (events.key[1:] >= events.key[:-1]).all()
+    assert sorted(events.ids.tolist()) == sorted(snap.events.ids.tolist())
+    compared = 0
+    for _ in range(180):
+        kw = _random_filters(rng)
+        viol: dict[str, Any] = {}
+        if rng.random() < 0.3:
+            viol["include_inactive"] = True
+        if rng.random() < 0.3:
+            viol["status"] = rng.choice(["detected", "confirmed,under_review"])
+        params = ViolationParams(**kw, **viol)
+        extra = {"active_only": not viol.get("include_inactive", False)}
+        assert _pages(violations, params, **extra) == _sql_pages(
+            queries.query_violations, con, params
+        ), params
+        ev = EventParams(**kw)
+        assert _pages(events, ev) == _sql_pages(queries.query_events, con, ev), ev
+        compared += 2
+    assert compared == 360
+
+
 def test_snapshot_rows_cover_the_store(shared_client: TestClient) -> None:
     ctx = _ctx(shared_client)
     snap = ctx.snapshot()
@@ -180,6 +233,40 @@ def test_a_posted_report_is_listed_at_once_by_a_delta(
     assert _pages(ctx.snapshot().events, params) == _sql_pages(
         queries.query_events, ctx.reader(), params
     )
+
+
+def test_several_batches_in_one_refresh_give_the_current_versions(
+    client: TestClient,
+) -> None:
+    """Batches another connection wrote (a report, then its correction, then another
+    report) are read by one refresh: each event once, at its latest version."""
+    from ceasewatch.serve.submit import SOURCE, _Job, _store_round, event_id_of, validate_report
+
+    ctx = _ctx(client)
+    builds = ctx.snapshots.full_builds
+    reports = [
+        [_observation("MULTI-1"), _observation("MULTI-1", observation_id="2")],
+        [_observation("MULTI-1", count=9)],
+        [_observation("MULTI-2", window_start="2025-09-12T08:30:00Z")],
+    ]
+    with ctx.locked() as store:  # around the service's write path: no refresh
+        for records in reports:
+            events = validate_report(records)
+            ids = [event_id_of(SOURCE, s) for s in events["source_event_id"].tolist()]
+            job = _Job(records, "test", events, ids, f"sha-{records!r}", 1)
+            with store.transaction():
+                _store_round(store, [job])
+    ctx.snapshots.refresh(ctx.store.con)
+    assert ctx.snapshots.full_builds == builds
+    params = EventParams(source="field_report", limit=1000)
+    pages = _pages(ctx.snapshot().events, params)
+    assert pages == _sql_pages(queries.query_events, ctx.reader(), params)
+    mine = [r for r in pages[0] if str(r[3]).startswith("MULTI-")]
+    assert sorted((r[3], r[1], r[15]) for r in mine) == [
+        ("MULTI-1/1", 2, 9),
+        ("MULTI-1/2", 1, 3),
+        ("MULTI-2/1", 1, 3),
+    ]
 
 
 def _review(client: TestClient, demo: DemoStore, vid: str, status: str) -> None:

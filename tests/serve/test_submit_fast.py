@@ -25,8 +25,7 @@ from serve_helpers import (  # noqa: F401  (pytest fixtures)
     headers_for,
 )
 
-from ceasewatch.ingest.base import get_source
-from ceasewatch.ingest.field_report import SMALL_BATCH_ROWS
+from ceasewatch.ingest.base import SMALL_BATCH_ROWS, get_source
 from ceasewatch.ingest.pipeline import ingest_file
 from ceasewatch.serve.context import ServeContext
 from ceasewatch.serve.submit import validate_report

@@ -11,7 +11,7 @@ import json
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -84,11 +84,66 @@ def _json_connection() -> duckdb.DuckDBPyConnection:
     return _JSON_CON[0]
 
 
+#: :func:`rows_to_json` writes a frame of at most this many rows in Python
+#: (:func:`small_rows_json`) instead of with a DuckDB query, whose fixed cost is milliseconds
+SMALL_BATCH_ROWS = 64
+#: the escapes DuckDB's ``to_json`` writes inside a JSON string (upper-case hex)
+_JSON_ESCAPES: dict[int, str] = {i: f"\\u{i:04X}" for i in range(0x20)}
+_JSON_ESCAPES.update(
+    {ord("\b"): "\\b", ord("\t"): "\\t", ord("\n"): "\\n", ord("\f"): "\\f", ord("\r"): "\\r"}
+)
+_JSON_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\"})
+_PLAIN_KEY = re.compile(r'[^\x00-\x1f"\\]*')
+
+
+def small_rows_json(columns: Mapping[str, Sequence[object]]) -> list[str] | None:
+    """Each row of a few text columns as the JSON object text :func:`rows_to_json` writes
+    (DuckDB's ``to_json``), byte for byte, built in Python; ``None`` when a value is not
+    text, a column name needs escaping or a text cannot be written as UTF-8 (the caller
+    then asks DuckDB: :func:`rows_to_json_sql`). Keys are in the order of ``columns``."""
+    names = list(columns)
+    if not all(_PLAIN_KEY.fullmatch(k) for k in names):
+        return None
+    cols = [columns[k] for k in names]
+    n = len(cols[0]) if cols else 0
+    quoted: list[list[str]] = []
+    for values in cols:
+        if len(values) != n:
+            return None
+        out = []
+        for v in values:
+            if type(v) is not str:
+                return None
+            out.append('"' + v.translate(_JSON_ESCAPES) + '"')
+        quoted.append(out)
+    heads = [("{" if i == 0 else ",") + '"' + k + '":' for i, k in enumerate(names)]
+    rows = ["".join(h + q[r] for h, q in zip(heads, quoted, strict=True)) + "}" for r in range(n)]
+    try:
+        for row in rows:
+            row.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: DuckDB decides what that is
+        return None
+    return rows if names else ["{}"] * n
+
+
 def rows_to_json(frame: pd.DataFrame) -> pd.Series:
     """Each row as a JSON object string (the raw source record kept with the event).
 
-    The text DuckDB's ``to_json`` writes for the row, built by :func:`json_object_sql`.
+    The text DuckDB's ``to_json`` writes for the row, built by :func:`json_object_sql`;
+    for a frame of at most :data:`SMALL_BATCH_ROWS` rows of text, the same text built in
+    Python (:func:`small_rows_json`).
     """
+    if frame.empty:
+        return pd.Series([], index=frame.index, dtype="object")
+    if len(frame) <= SMALL_BATCH_ROWS and frame.columns.is_unique:
+        rows = small_rows_json({str(c): frame[c].tolist() for c in frame.columns})
+        if rows is not None:
+            return pd.Series(rows, index=frame.index, dtype="object")
+    return rows_to_json_sql(frame)
+
+
+def rows_to_json_sql(frame: pd.DataFrame) -> pd.Series:
+    """:func:`rows_to_json` by DuckDB, whatever the frame's size."""
     if frame.empty:
         return pd.Series([], index=frame.index, dtype="object")
     with _JSON_LOCK:

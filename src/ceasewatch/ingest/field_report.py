@@ -117,47 +117,7 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
-#: a batch of at most this many rows gets its raw records as JSON text from Python
-#: (:func:`small_rows_json`) instead of a DuckDB query, whose fixed cost is milliseconds
-SMALL_BATCH_ROWS = 64
-#: the escapes DuckDB's ``to_json`` writes inside a JSON string (upper-case hex)
-_JSON_ESCAPES: dict[int, str] = {i: f"\\u{i:04X}" for i in range(0x20)}
-_JSON_ESCAPES.update(
-    {ord("\b"): "\\b", ord("\t"): "\\t", ord("\n"): "\\n", ord("\f"): "\\f", ord("\r"): "\\r"}
-)
-_JSON_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\"})
-_PLAIN_KEY = re.compile(r'[^\x00-\x1f"\\]*')
 _Obj = npt.NDArray[np.object_]
-
-
-def small_rows_json(columns: Mapping[str, Sequence[object]]) -> list[str] | None:
-    """Each row of a few text columns as the JSON object text :func:`rows_to_json` writes
-    (DuckDB's ``to_json``), byte for byte, built in Python; ``None`` when a value is not
-    text, a column name needs escaping or a text cannot be written as UTF-8 (the caller
-    then asks :func:`rows_to_json`). Keys are in the order of ``columns``."""
-    names = list(columns)
-    if not all(_PLAIN_KEY.fullmatch(k) for k in names):
-        return None
-    cols = [columns[k] for k in names]
-    n = len(cols[0]) if cols else 0
-    quoted: list[list[str]] = []
-    for values in cols:
-        if len(values) != n:
-            return None
-        out = []
-        for v in values:
-            if type(v) is not str:
-                return None
-            out.append('"' + v.translate(_JSON_ESCAPES) + '"')
-        quoted.append(out)
-    heads = [("{" if i == 0 else ",") + '"' + k + '":' for i, k in enumerate(names)]
-    rows = ["".join(h + q[r] for h, q in zip(heads, quoted, strict=True)) + "}" for r in range(n)]
-    try:
-        for row in rows:
-            row.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: DuckDB decides what that is
-        return None
-    return rows if names else ["{}"] * n
 
 
 def _json_array(rows: Sequence[str]) -> _Obj:
@@ -167,22 +127,13 @@ def _json_array(rows: Sequence[str]) -> _Obj:
 
 
 def raw_json_of_columns(columns: Mapping[str, Sequence[object]]) -> _Obj:
-    """The raw record text of each row of text columns (see :data:`SMALL_BATCH_ROWS`)."""
-    n = len(next(iter(columns.values()), []))
-    rows = small_rows_json(columns) if n <= SMALL_BATCH_ROWS else None
-    if rows is None:
-        rows = rows_to_json(pd.DataFrame(dict(columns), dtype=object)).tolist()
-    return _json_array(rows)
+    """The raw record text of each row of text columns (:func:`rows_to_json`)."""
+    return raw_json_of_frame(pd.DataFrame(dict(columns), dtype=object))
 
 
 def raw_json_of_frame(frame: pd.DataFrame) -> _Obj:
-    """The raw record text of each row of a raw frame, as :func:`rows_to_json` writes it."""
-    rows: list[str] | None = None
-    if len(frame) <= SMALL_BATCH_ROWS and frame.columns.is_unique:
-        rows = small_rows_json({str(c): frame[c].tolist() for c in frame.columns})
-    if rows is None:
-        rows = rows_to_json(frame).tolist()
-    return _json_array(rows)
+    """The raw record text of each row of a raw frame (:func:`rows_to_json`)."""
+    return _json_array(rows_to_json(frame).tolist())
 
 
 @dataclass

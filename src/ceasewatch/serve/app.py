@@ -54,9 +54,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     store = open_store(settings.store)
     store.con.execute(f"SET threads = {int(settings.db_threads)}")
+    # outside the transaction: committed at once, so the writes' audit entries need not
+    # ask for the table again
+    ensure_audit_table(store)
     with store.transaction():
         ensure_auth_tables(store)
-        ensure_audit_table(store)
         ensure_decisions_table(store)
     ctx = ServeContext(settings, store)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ceasewatch.serve.context import ServeContext, get_context
@@ -30,12 +31,16 @@ _bearer = HTTPBearer(
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def current_user(
+async def current_user(
     request: Request,
     ctx: Annotated[ServeContext, Depends(get_context)],
     creds: BearerCredentials,
 ) -> User:
-    """The authenticated user; 401 without a valid token."""
+    """The authenticated user; 401 without a valid token.
+
+    A coroutine: a token in the cache (the usual case) is answered on the event loop,
+    without the hop to a worker thread that a plain function dependency costs; a look-up
+    in the store runs in a worker thread."""
     if creds is None:
         msg = "authentication required: send 'Authorization: Bearer <token>'"
         raise AuthenticationError(msg)
@@ -45,7 +50,7 @@ def current_user(
     if hit is not None and hit[1] > now:
         user: User | None = hit[0]
     else:
-        user = authenticate(ctx.reader(), creds.credentials)
+        user = await run_in_threadpool(_authenticate, ctx, creds.credentials)
         if user is not None:
             if len(ctx.auth_cache) > AUTH_CACHE_SIZE:
                 ctx.auth_cache.clear()
@@ -57,13 +62,17 @@ def current_user(
     return user
 
 
-def require_role(minimum: str) -> Callable[..., User]:
+def _authenticate(ctx: ServeContext, token: str) -> User | None:
+    return authenticate(ctx.reader(), token)
+
+
+def require_role(minimum: str) -> Callable[..., Any]:
     """A dependency that admits users of role ``minimum`` or higher."""
     if minimum not in ROLES:
         msg = f"role {minimum!r} is not one of {', '.join(ROLES)}"
         raise ValueError(msg)
 
-    def dependency(user: Annotated[User, Depends(current_user)]) -> User:
+    async def dependency(user: Annotated[User, Depends(current_user)]) -> User:
         if not role_at_least(user.role, minimum):
             msg = (
                 f"forbidden: this needs the role {minimum} or higher; "

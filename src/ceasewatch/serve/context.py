@@ -26,10 +26,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import duckdb
 import psycopg
@@ -94,10 +94,8 @@ class ServeContext:
         )
         #: snapshots of what the store knew at a time (``as_of``)
         self.as_of_cache = AsOfCache()
-        #: the single writer of POSTed field reports (group commit); it only uses the
-        #: store's ``con``/``transaction()`` and protocol methods, which both stores have
-        write = cast(Callable[[], AbstractContextManager[DuckDBStore]], self.write)
-        self.field_reports = FieldReportWriter(write)
+        #: the single writer of POSTed field reports (group commit)
+        self.field_reports = FieldReportWriter(self.write)
 
     @property
     def is_team_store(self) -> bool:
@@ -217,6 +215,7 @@ class ServeContext:
             self.store.close()
 
 
-def get_context(request: Request) -> ServeContext:
+async def get_context(request: Request) -> ServeContext:
+    """The app's context (a coroutine: answered on the event loop, no worker thread)."""
     ctx: ServeContext = request.app.state.ctx
     return ctx

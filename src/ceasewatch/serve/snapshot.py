@@ -24,6 +24,11 @@ decision entries change nothing here, anything else (an evaluation, an ingest ba
 rebuilds the snapshot. Snapshots are immutable; a refresh swaps in a new one, so a
 request reads one consistent state without locks.
 
+A refresh after a few rows costs those rows, not the store: the batch's rows alone are
+read (by batch id, before any window function), and each table is a large base segment
+plus a small delta segment of the rows written since (:class:`Table`), merged into a new
+base once the delta exceeds :data:`DELTA_MAX_ROWS`.
+
 ``as_of`` snapshots are built the same way from :func:`evaluate_as_of` (what the store
 knew then), on an in-memory DuckDB holding its frames, and cached.
 """
@@ -73,6 +78,7 @@ _NY: Final = 720  # 180 / GRID_DEG
 _MAX_GRID_ROWS: Final = 240
 _NULL_KEY: Final = np.iinfo(np.int64).max
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_POSITIONS: Final = np.empty(0, dtype=np.intp)
 
 #: audit actions that do not change events, incidents or violations
 _NO_READ_EFFECT: Final = ("user.", "token.", "incident.", "agreement.")
@@ -141,8 +147,8 @@ def _floats(values: npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
     )
 
 
-class Table:
-    """One table's rows, sorted by ``(key, id)``, with their filter indexes."""
+class Segment:
+    """Rows of one table, sorted by ``(key, id)``, with their filter indexes (immutable)."""
 
     def __init__(
         self,
@@ -159,6 +165,7 @@ class Table:
         self.lon = _floats(cols["lon"])
         self.lat = _floats(cols["lat"])
         self.memo = memo if memo is not None else np.full(self.n, None, dtype=object)
+        self._index: pd.Index | None = None
         self.codes: dict[str, npt.NDArray[np.intp]] = {}
         self.lookup: dict[str, dict[Any, int]] = {}
         self.tokens: dict[str, list[frozenset[str]]] = {}
@@ -220,8 +227,14 @@ class Table:
         return lo + bisect.bisect_right(self.ids[lo:hi].tolist(), rid)
 
     def _mask(
-        self, pos: npt.NDArray[np.intp], wanted: dict[str, npt.NDArray[np.intp]], active_only: bool
+        self,
+        pos: npt.NDArray[np.intp],
+        wanted: dict[str, npt.NDArray[np.intp]],
+        active_only: bool,
+        dropped: npt.NDArray[np.intp],
     ) -> npt.NDArray[np.intp]:
+        if dropped.size:
+            pos = pos[~np.isin(pos, dropped, assume_unique=True)]
         if active_only and self.active is not None:
             pos = pos[self.active[pos]]
         for param, codes in wanted.items():
@@ -245,10 +258,15 @@ class Table:
             out[param] = np.asarray(codes, dtype=np.intp)
         return out
 
-    def select(
-        self, params: ListParams, *, active_only: bool = False
-    ) -> tuple[npt.NDArray[np.intp], str | None]:
-        """Positions of one page of rows matching ``params`` and the next cursor."""
+    def matches(
+        self,
+        params: ListParams,
+        *,
+        active_only: bool = False,
+        dropped: npt.NDArray[np.intp] = _NO_POSITIONS,
+    ) -> npt.NDArray[np.intp]:
+        """Ascending positions of rows matching ``params`` after its cursor, not in
+        ``dropped`` (sorted): at least the first ``limit + 1`` of them, when there are."""
         limit = params.limit
         empty = np.empty(0, dtype=np.intp)
         lo, hi = 0, self.n
@@ -261,27 +279,22 @@ class Table:
             lo = max(lo, self._after(_us(at), rid))
         wanted = self._wanted(params)
         if lo >= hi or wanted is None:
-            return empty, None
+            return empty
         bounds = params.bounds()
         if bounds is not None:
-            pos = self._mask(self._bbox_positions(bounds, lo, hi), wanted, active_only)
-        else:
-            found: list[npt.NDArray[np.intp]] = []
-            count = 0
-            step = max(4_096, 8 * (limit + 1))
-            start = lo
-            while start < hi and count <= limit:
-                stop = min(hi, start + step)
-                part = self._mask(np.arange(start, stop, dtype=np.intp), wanted, active_only)
-                found.append(part)
-                count += len(part)
-                start = stop
-                step *= 4
-            pos = np.concatenate(found) if found else empty
-        if len(pos) > limit:
-            last = int(pos[limit - 1])
-            return pos[:limit], self.cursor_of(last)
-        return pos, None
+            return self._mask(self._bbox_positions(bounds, lo, hi), wanted, active_only, dropped)
+        found: list[npt.NDArray[np.intp]] = []
+        count = 0
+        step = max(4_096, 8 * (limit + 1))
+        start = lo
+        while start < hi and count <= limit:
+            stop = min(hi, start + step)
+            part = self._mask(np.arange(start, stop, dtype=np.intp), wanted, active_only, dropped)
+            found.append(part)
+            count += len(part)
+            start = stop
+            step *= 4
+        return np.concatenate(found) if found else empty
 
     def cursor_of(self, i: int) -> str:
         at = _EPOCH + timedelta(microseconds=int(self.key[i]))
@@ -290,9 +303,6 @@ class Table:
     # --- output ---------------------------------------------------------------------
     def row(self, i: int) -> tuple[Any, ...]:
         return tuple(self.cols[c][i] for c in self.spec.columns)
-
-    def rows(self, pos: npt.NDArray[np.intp]) -> Iterator[tuple[Any, ...]]:
-        return (self.row(int(i)) for i in pos)
 
     def feature_json(self, i: int) -> bytes:
         """Row ``i`` as a GeoJSON feature (serialized once, then kept)."""
@@ -303,35 +313,191 @@ class Table:
         return b
 
     # --- updates --------------------------------------------------------------------
-    def upsert(self, new: Table) -> Table:
+    def positions_of(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
+        """The position of each of ``ids`` here, -1 where absent (a hash lookup per id:
+        the index is built once per segment, on first use)."""
+        if self._index is None:
+            self._index = pd.Index(self.ids)
+        return np.asarray(self._index.get_indexer(pd.Index(ids)), dtype=np.intp)
+
+    def merge(self, dropped: npt.NDArray[np.intp], new: Segment) -> Segment:
+        """A new segment: this one without the rows at ``dropped`` (sorted positions) and
+        with ``new``'s rows (whose ids are no longer here) in their place in the order."""
+        if new.n == 0 and dropped.size == 0:
+            return self
+        keep = np.ones(self.n, dtype=bool)
+        keep[dropped] = False
+        kkey = self.key[keep]
+        kids = self.ids[keep]
+        pos = _insertion_points(kkey, kids, new.key, new.ids)
+        cols = {c: np.insert(self.cols[c][keep], pos, new.cols[c]) for c in self.spec.columns}
+        key = np.insert(kkey, pos, new.key)
+        memo = np.insert(self.memo[keep], pos, new.memo)
+        return Segment(self.spec, cols, key, memo)
+
+    def upsert(self, new: Segment) -> Segment:
+        """A new segment: this one with ``new``'s rows added or replacing rows of the same
+        id (costs this segment's size: used on the small delta, and to compact)."""
+        if new.n == 0:
+            return self
+        at = self.positions_of(new.ids)
+        return self.merge(np.sort(at[at >= 0]), new)
+
+
+def _insertion_points(
+    key: npt.NDArray[np.int64],
+    ids: npt.NDArray[np.object_],
+    new_key: npt.NDArray[np.int64],
+    new_ids: npt.NDArray[np.object_],
+) -> npt.NDArray[np.intp]:
+    """Where each of the rows ``(new_key, new_ids)`` goes among the rows ``(key, ids)``
+    (both sorted by ``(key, id)``, no id in both), for ``np.insert``."""
+    pos = np.searchsorted(key, new_key, "left")
+    end = np.searchsorted(key, new_key, "right")
+    for j in np.nonzero(end > pos)[0]:  # ties on the time key: order by id
+        s, e = int(pos[j]), int(end[j])
+        pos[j] = s + bisect.bisect_left(ids[s:e].tolist(), new_ids[j])
+    return pos
+
+
+#: a delta segment larger than this is merged into the base (see :class:`Table`)
+DELTA_MAX_ROWS: Final = 512
+
+
+class Table:
+    """One table's rows as of a snapshot: a large immutable *base* segment, minus the
+    base rows since replaced (``dropped``), plus a small *delta* segment of the rows
+    written since the base was built.
+
+    A write costs what its rows and the delta cost, not the store: its rows go into a new
+    delta (rebuilt, at most :data:`DELTA_MAX_ROWS` rows) and the base rows of the same ids
+    are marked dropped (a hash lookup per id). Once the delta is larger than that, it is
+    merged into a new base (the cost of the table, once per that many rows). A page is
+    selected in both segments and merged by ``(key, id)``. Positions number the base's
+    rows ``0 .. base.n - 1`` and the delta's from ``base.n`` on.
+    """
+
+    def __init__(
+        self,
+        base: Segment,
+        delta: Segment | None = None,
+        dropped: npt.NDArray[np.intp] = _NO_POSITIONS,
+        *,
+        delta_max_rows: int = DELTA_MAX_ROWS,
+    ) -> None:
+        self.spec = base.spec
+        self.base = base
+        self.delta = delta if delta is not None else _empty_segment(base.spec)
+        self.dropped = dropped
+        self.delta_max_rows = delta_max_rows
+        self.n = base.n - len(dropped) + self.delta.n
+
+    @property
+    def layered(self) -> bool:
+        """Whether rows were written since the base was built."""
+        return self.delta.n > 0 or self.dropped.size > 0
+
+    # --- selection ------------------------------------------------------------------
+    def select(
+        self, params: ListParams, *, active_only: bool = False
+    ) -> tuple[npt.NDArray[np.intp], str | None]:
+        """Positions of one page of rows matching ``params`` and the next cursor."""
+        limit = params.limit
+        got = self.base.matches(params, active_only=active_only, dropped=self.dropped)
+        if self.delta.n:
+            extra = self.delta.matches(params, active_only=active_only)
+            if extra.size:
+                got = got[: limit + 1]
+                extra = extra[: limit + 1]
+                at = _insertion_points(
+                    self.base.key[got],
+                    self.base.ids[got],
+                    self.delta.key[extra],
+                    self.delta.ids[extra],
+                )
+                got = np.insert(got, at, extra + self.base.n)
+        if len(got) > limit:
+            return got[:limit], self.cursor_of(int(got[limit - 1]))
+        return got, None
+
+    def _at(self, i: int) -> tuple[Segment, int]:
+        return (self.base, i) if i < self.base.n else (self.delta, i - self.base.n)
+
+    def cursor_of(self, i: int) -> str:
+        seg, j = self._at(i)
+        return seg.cursor_of(j)
+
+    # --- output ---------------------------------------------------------------------
+    def row(self, i: int) -> tuple[Any, ...]:
+        seg, j = self._at(i)
+        return seg.row(j)
+
+    def rows(self, pos: npt.NDArray[np.intp]) -> Iterator[tuple[Any, ...]]:
+        return (self.row(int(i)) for i in pos)
+
+    def feature_json(self, i: int) -> bytes:
+        """Row ``i`` as a GeoJSON feature (serialized once, then kept)."""
+        seg, j = self._at(i)
+        return seg.feature_json(j)
+
+    def _order(self) -> npt.NDArray[np.intp]:
+        """Every live position in ``(key, id)`` order (costs the table: for checks)."""
+        keep = np.setdiff1d(np.arange(self.base.n, dtype=np.intp), self.dropped)
+        at = _insertion_points(
+            self.base.key[keep], self.base.ids[keep], self.delta.key, self.delta.ids
+        )
+        return np.insert(keep, at, np.arange(self.delta.n, dtype=np.intp) + self.base.n)
+
+    @property
+    def key(self) -> npt.NDArray[np.int64]:
+        """The sort key of every row, in order (costs the table: for checks)."""
+        return np.concatenate([self.base.key, self.delta.key])[self._order()]
+
+    @property
+    def ids(self) -> npt.NDArray[np.object_]:
+        """The id of every row, in order (costs the table: for checks)."""
+        return np.concatenate([self.base.ids, self.delta.ids])[self._order()]
+
+    # --- updates --------------------------------------------------------------------
+    def upsert(self, new: Segment) -> Table:
         """A new table: this one with ``new``'s rows added or replacing rows of the same id."""
         if new.n == 0:
             return self
-        keep = ~pd.Index(self.ids).isin(pd.Index(new.ids))
-        kkey = self.key[keep]
-        kids = self.ids[keep]
-        pos = np.searchsorted(kkey, new.key, "left")
-        end = np.searchsorted(kkey, new.key, "right")
-        for j in np.nonzero(end > pos)[0]:  # ties on the time key: order by id
-            s, e = int(pos[j]), int(end[j])
-            pos[j] = s + bisect.bisect_left(kids[s:e].tolist(), new.ids[j])
-        cols = {c: np.insert(self.cols[c][keep], pos, new.cols[c]) for c in self.spec.columns}
-        key = np.insert(kkey, pos, new.key)
-        memo = np.insert(self.memo[keep], pos, np.full(new.n, None, dtype=object))
-        return Table(self.spec, cols, key, memo)
+        at = self.base.positions_of(new.ids)
+        dropped = np.union1d(self.dropped, at[at >= 0]).astype(np.intp)
+        delta = self.delta.upsert(new)
+        if delta.n > self.delta_max_rows:
+            base = self.base.merge(dropped, delta)
+            return Table(base, delta_max_rows=self.delta_max_rows)
+        return Table(self.base, delta, dropped, delta_max_rows=self.delta_max_rows)
 
 
 def _us(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
-def _table(spec: TableSpec, rows: list[tuple[Any, ...]]) -> Table:
-    """A table of query rows whose last column is the sort key."""
+def _segment(spec: TableSpec, rows: list[tuple[Any, ...]]) -> Segment:
+    """A segment of query rows whose last column is the sort key."""
     n = len(rows)
     columns = list(zip(*rows, strict=True)) if n else [() for _ in range(len(spec.columns) + 1)]
     cols = {c: _objects(columns[i], n) for i, c in enumerate(spec.columns)}
     key = np.fromiter(columns[-1], dtype=np.int64, count=n)
-    return Table(spec, cols, key)
+    return Segment(spec, cols, key)
+
+
+_EMPTY: dict[str, Segment] = {}
+
+
+def _empty_segment(spec: TableSpec) -> Segment:
+    seg = _EMPTY.get(spec.name)
+    if seg is None or seg.spec is not spec:
+        seg = _EMPTY[spec.name] = _segment(spec, [])
+    return seg
+
+
+def _table(spec: TableSpec, rows: list[tuple[Any, ...]]) -> Table:
+    """A table of query rows whose last column is the sort key."""
+    return Table(_segment(spec, rows))
 
 
 def _key(alias: str) -> str:
@@ -339,6 +505,32 @@ def _key(alias: str) -> str:
 
 
 def events_sql(where: str = "", dialect: Dialect = "duckdb") -> str:
+    return (
+        f"WITH cur AS ({current_versions_sql(where)}) "
+        f"SELECT {_event_select(dialect)}, {_key('e')} FROM cur e "
+        "LEFT JOIN event_eval v USING (event_id) LEFT JOIN incident_members m USING (event_id) "
+        f"ORDER BY e.occurred_at, {_text('e.event_id', dialect)}"
+    )
+
+
+def batch_events_sql(dialect: Dialect = "duckdb", *, batches: int = 2) -> str:
+    """The rows of :func:`events_sql` for the events the batches ``?`` (a list, after
+    its least and greatest member) wrote: their current versions among those batches'
+    rows. Only those rows are read, windowed and joined (the range lets both engines
+    skip the rest of the events table); a later version written by another batch is
+    another audit entry, read with these or after them.
+
+    One batch stores an event at most once (``add_events`` takes each event once), so
+    for ``batches=1`` its rows are the current versions as they are: no window."""
+    if batches == 1:
+        return (
+            f"SELECT {_event_select(dialect)}, {_key('e')} FROM events e "
+            "LEFT JOIN event_eval v USING (event_id) "
+            "LEFT JOIN incident_members m USING (event_id) "
+            "WHERE e.batch_id >= ? AND e.batch_id <= ? AND e.batch_id IN (SELECT unnest(?)) "
+            f"ORDER BY e.occurred_at, {_text('e.event_id', dialect)}"
+        )
+    where = "WHERE e.batch_id >= ? AND e.batch_id <= ? AND e.batch_id IN (SELECT unnest(?))"
     return (
         f"WITH cur AS ({current_versions_sql(where)}) "
         f"SELECT {_event_select(dialect)}, {_key('e')} FROM cur e "
@@ -456,21 +648,17 @@ class Snapshots:
                 return self._snap
             events, viols = snap.events, snap.violations
             if batches:
+                ids = sorted(set(batches))
                 rows = con.execute(
-                    events_sql(
-                        "WHERE e.event_id IN (SELECT event_id FROM events "
-                        "WHERE batch_id IN (SELECT unnest(?)))",
-                        d,
-                    ),
-                    [batches],
+                    batch_events_sql(d, batches=len(ids)), [ids[0], ids[-1], ids]
                 ).fetchall()
-                events = events.upsert(_table(EVENTS, rows))
+                events = events.upsert(_segment(EVENTS, rows))
             if violations:
                 rows = con.execute(
                     violations_sql("WHERE v.violation_id IN (SELECT unnest(?))", d),
                     [sorted(set(violations))],
                 ).fetchall()
-                viols = viols.upsert(_table(VIOLATIONS, rows))
+                viols = viols.upsert(_segment(VIOLATIONS, rows))
             self._snap = Snapshot(events, snap.incidents, viols, seq, time.monotonic())
             self.delta_updates += 1
             return self._snap

@@ -38,8 +38,8 @@ import pandas as pd
 from ceasewatch.ingest.field_report import FieldReportSource, check_records
 from ceasewatch.normalize import schema
 from ceasewatch.serve.errors import InvalidRequestError
-from ceasewatch.store.audit import append_audit, canonical_json
-from ceasewatch.store.duckdb import DuckDBStore
+from ceasewatch.store.audit import append_audit, canonical_json, lock
+from ceasewatch.store.open import AnyStore
 
 MAX_GROUP_JOBS = 256
 MAX_GROUP_ROWS = 20_000
@@ -126,7 +126,7 @@ def _rounds(jobs: list[_Job]) -> list[list[_Job]]:
 
 
 def _add_group(
-    store: DuckDBStore, jobs: list[_Job], batch_ids: list[int], now: datetime
+    store: AnyStore, jobs: list[_Job], batch_ids: list[int], now: datetime
 ) -> list[dict[str, int]]:
     """Store the events of several jobs with one ``add_events`` call; each job's counts."""
     allev = pd.concat([job.events for job in jobs], ignore_index=True)
@@ -168,8 +168,11 @@ def _add_group(
     ]
 
 
-def _store_round(store: DuckDBStore, jobs: list[_Job]) -> dict[int, dict[str, Any]]:
+def _store_round(store: AnyStore, jobs: list[_Job]) -> dict[int, dict[str, Any]]:
     """Store one round (inside the caller's transaction); each job's result by ``id``."""
+    # one writer of field reports at a time on the store (PostGIS: two services on one
+    # database would otherwise both find no batch for the same report and store it twice)
+    lock(store, "events")
     now = datetime.now(UTC)
     results: dict[int, dict[str, Any]] = {}
     previous = dict(
@@ -240,7 +243,7 @@ def _store_round(store: DuckDBStore, jobs: list[_Job]) -> dict[int, dict[str, An
 class FieldReportWriter:
     """The single writer thread of field reports (group commit)."""
 
-    def __init__(self, write: Callable[[], AbstractContextManager[DuckDBStore]]) -> None:
+    def __init__(self, write: Callable[[], AbstractContextManager[AnyStore]]) -> None:
         self._write = write
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="cw-field-reports", daemon=True)
@@ -252,6 +255,12 @@ class FieldReportWriter:
         :class:`InvalidRequestError` with ``detail`` = ``[{index, observation_id,
         reason}]`` (index 0-based) when any observation is bad; nothing is stored then.
         """
+        return self.enqueue(records, actor=actor).result(timeout=SUBMIT_TIMEOUT_S)
+
+    def enqueue(self, records: list[dict[str, Any]], *, actor: str) -> Future[dict[str, Any]]:
+        """Validate ``records`` (raising as :meth:`submit`) and queue them for the writer;
+        the future holds :meth:`submit`'s result once committed (an async route awaits
+        it without holding a worker thread)."""
         records = list(records)
         events = validate_report(records)
         body = canonical_json(records).encode("utf-8")
@@ -264,7 +273,7 @@ class FieldReportWriter:
             len(body),
         )
         self._queue.put(job)
-        return job.future.result(timeout=SUBMIT_TIMEOUT_S)
+        return job.future
 
     def close(self) -> None:
         self._queue.put(None)

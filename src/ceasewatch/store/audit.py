@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -86,9 +87,38 @@ class AuditEntry(NamedTuple):
     hash: str
 
 
+#: stores whose ``audit_log`` table is known to exist, committed, with the connection it
+#: was seen on (a store that reconnects is checked again)
+_READY: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _committed(store: SqlStore) -> bool:
+    """Whether nothing done on ``store`` now can be rolled back (no transaction open)."""
+    return getattr(store, "_depth", None) == 0
+
+
+def _mark_ready(store: SqlStore) -> None:
+    with suppress(TypeError):  # not weakly referenceable: checked on every append
+        _READY[store] = store.con
+
+
+def _is_ready(store: SqlStore) -> bool:
+    try:
+        return _READY.get(store) is store.con
+    except TypeError:
+        return False
+
+
 def ensure_audit_table(store: SqlStore) -> None:
-    """Create the ``audit_log`` table if the store has none yet."""
+    """Create the ``audit_log`` table if the store has none yet.
+
+    Run outside a transaction, the table is then known to exist on this store object and
+    :func:`append_audit` no longer asks for it (a table created inside a transaction is
+    only known once a later append commits: the transaction may still roll back).
+    """
     store.con.execute(AUDIT_DDL)
+    if _committed(store):
+        _mark_ready(store)
 
 
 def canonical_json(value: Any) -> str:
@@ -143,7 +173,8 @@ def append_audit(
     at
         When (default: now, UTC).
     """
-    ensure_audit_table(store)
+    if not _is_ready(store):
+        ensure_audit_table(store)
     at_text = _iso(at or datetime.now(UTC))
     payload_text = canonical_json(payload or {})
     with store.transaction():
@@ -159,6 +190,8 @@ def append_audit(
             "INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?)",
             [seq, at_text, actor, action, entity, str(entity_id), payload_text, prev, digest],
         )
+    if _committed(store):  # this append's own transaction committed the table too
+        _mark_ready(store)
     return seq
 
 
