@@ -123,8 +123,10 @@ def links(  # type: ignore[no-untyped-def]
     ``time_tol_s``. With ``same_set`` (queries are the gridded records) each pair is
     reported once: a query meets its own cell and the cells after it (right, and the
     row above), the cells before it meet it from their side. Returns ``(i, j, score,
-    count)`` in record indices (``i < j``); when ``count > cap`` the arrays are
-    incomplete and the caller retries with a larger ``cap``. ``score`` is the distance
+    count, stop)`` in record indices (``i < j``): the links of the queries before
+    ``stop``, ``count <= cap`` of them; ``stop < len(qf)`` when the links of the run of
+    queries (of one cell) starting at ``stop`` would not fit, and the caller goes on
+    from there with more room (only that run's work is done twice). ``score`` is the distance
     relative to its reach plus the time gap relative to its reach (0 = same place and
     time).
 
@@ -136,6 +138,7 @@ def links(  # type: ignore[no-untyped-def]
     oj = np.empty(cap, dtype=np.int64)
     osc = np.empty(cap, dtype=np.float64)
     cnt = 0
+    cnt_before = 0
     nq = qf.shape[0]
     # the cursor lags every query of the run by this many time keys (monotone in the key)
     lag = np.int64(np.ceil(hw_max_q + hw_max_g + time_tol_s)) + 2
@@ -205,8 +208,12 @@ def links(  # type: ignore[no-untyped-def]
                             dt = abs(mid_i - gf[cur, F_MID])
                             osc[cnt] = d / reach + dt / (hw_i + gf[cur, F_HW] + time_tol_s)
                         cnt += 1
+        if cnt > cap:
+            # out of room in this run of queries: return the runs before it
+            return oi, oj, osc, cnt_before, s
+        cnt_before = cnt
         s = e
-    return oi, oj, osc, cnt
+    return oi, oj, osc, cnt, nq
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -222,25 +229,52 @@ def _find(parent, a):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _try_union(parent, size, nxt, tail, group, mark, stamp, a, b):  # type: ignore[no-untyped-def]
+def _try_union(  # type: ignore[no-untyped-def]
+    parent, size, nxt, tail, group, mark, stamp, a, b, gstart, gmem, comp
+):
     """Merge the incidents of ``a`` and ``b`` unless that puts two records of one report
-    group together; returns whether they are (now) one incident."""
+    group together; returns whether they are (now) one incident.
+
+    ``gmem[gstart[g]:gstart[g + 1]]`` are the records of group ``g``, ``comp`` each
+    record's component. The smaller incident's records are scanned: each looks up the
+    other records of its group in the larger incident when that costs less than
+    marking the larger incident's groups (a record joining a large incident then costs
+    its group's size, not the incident's).
+    """
     ra = _find(parent, a)
     rb = _find(parent, b)
     if ra == rb:
         return True
     if size[ra] < size[rb]:
         ra, rb = rb, ra
-    # mark the larger incident's groups, scan the smaller one's
-    k = ra
-    while k != -1:
-        mark[group[k]] = stamp
-        k = nxt[k]
+    lookups = 0
     k = rb
-    while k != -1:
-        if mark[group[k]] == stamp:
-            return False
+    while k != -1 and lookups <= size[ra]:
+        g = group[k]
+        lookups += gstart[g + 1] - gstart[g]
         k = nxt[k]
+    if lookups <= size[ra]:
+        k = rb
+        while k != -1:
+            g = group[k]
+            for p in range(gstart[g], gstart[g + 1]):
+                x = gmem[p]
+                # a record of another component is in no incident of this one (and
+                # may be in another thread's hands)
+                if x != k and comp[x] == comp[k] and _find(parent, x) == ra:
+                    return False
+            k = nxt[k]
+    else:
+        # mark the larger incident's groups, scan the smaller one's
+        k = ra
+        while k != -1:
+            mark[group[k]] = stamp
+            k = nxt[k]
+        k = rb
+        while k != -1:
+            if mark[group[k]] == stamp:
+                return False
+            k = nxt[k]
     parent[rb] = ra
     size[ra] += size[rb]
     nxt[tail[ra]] = rb
@@ -291,8 +325,9 @@ def link_components(n, ii, jj):  # type: ignore[no-untyped-def]
     """The links grouped by connected component of the link graph, keeping their order
     within each component (a stable counting sort by the component's smallest record).
 
-    Returns ``(perm, cstart)``: ``perm`` the new order of the links, ``cstart`` the
-    first position in it of each component (and the end). Incidents never span two
+    Returns ``(perm, cstart, comp)``: ``perm`` the new order of the links, ``cstart`` the
+    first position in it of each component (and the end), ``comp`` each record's
+    component (its smallest record). Incidents never span two
     components, so :func:`union_phases` may run component by component, on the few
     records and links of one at a time (in cache) and on several components at once.
     """
@@ -328,13 +363,16 @@ def link_components(n, ii, jj):  # type: ignore[no-untyped-def]
             cstart[q] = p
             q += 1
     cstart[ncomp] = m
-    return perm, cstart
+    comp = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        comp[k] = _find(parent, k)
+    return perm, cstart, comp
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def union_phases(  # type: ignore[no-untyped-def]
     ii, jj, cstart, c0, c1, parent, size, nxt, tail, attached, mark, strong, coarse, group, rf,
-    cat, compat, link_tol_m, time_tol_s, prefer,
+    cat, compat, link_tol_m, time_tol_s, prefer, gstart, gmem, rcomp,
 ):  # fmt: skip
     """Incidents of components ``c0 .. c1 - 1``, from their links sorted best-first
     within each component (``cstart``: see :func:`link_components`).
@@ -348,6 +386,8 @@ def union_phases(  # type: ignore[no-untyped-def]
     float record table (columns ``F_*``) the complete-linkage test reads. The union-find
     arrays (``parent`` .. ``attached``) are updated in place; components are independent,
     so calls on disjoint ranges may run at the same time (each with its own ``mark``).
+    ``gstart``/``gmem`` list the records of each report group, ``rcomp`` gives each
+    record's component (see :func:`_try_union`).
     Processing each component's links in the three phases gives the very incidents the
     phases give over all links at once: a merge only ever involves one component.
     """
@@ -358,7 +398,7 @@ def union_phases(  # type: ignore[no-untyped-def]
             a, b = ii[k], jj[k]
             if not coarse[a] and not coarse[b]:
                 stamp += 1
-                _try_union(parent, size, nxt, tail, group, mark, stamp, a, b)
+                _try_union(parent, size, nxt, tail, group, mark, stamp, a, b, gstart, gmem, rcomp)
         # a record with ``prefer`` tries incidents of two or more precise records first
         for pref in range(1, -1, -1):
             if pref:
@@ -376,7 +416,9 @@ def union_phases(  # type: ignore[no-untyped-def]
                 if attached[c]:
                     continue
                 stamp += 1
-                if _try_union(parent, size, nxt, tail, group, mark, stamp, c, p):
+                if _try_union(
+                    parent, size, nxt, tail, group, mark, stamp, c, p, gstart, gmem, rcomp
+                ):
                     attached[c] = True
         for k in range(s, e):
             a, b = ii[k], jj[k]

@@ -285,7 +285,7 @@ def _incidents(
     from ceasewatch.evaluate import _corroborate_kernel as kern
 
     n = len(rec.r)
-    perm, cstart = kern.link_components(n, li, lj)
+    perm, cstart, comp = kern.link_components(n, li, lj)
     ii, jj = li[perm], lj[perm]
     parent = np.arange(n, dtype=np.int64)
     size = np.ones(n, dtype=np.int64)
@@ -295,6 +295,9 @@ def _incidents(
     strong = np.zeros(len(ii), dtype=np.bool_)
     prefer = (rec.r > params.coarse_geo_precision_m) & params.coarse_prefers_corroborated
     n_groups = int(rec.group.max()) + 1
+    # the records of each report group (the cannot-link looks them up)
+    gmem = kern.order_by_cell(rec.group, n_groups)
+    gstart = kern.cell_starts(rec.group[gmem], n_groups)
     # contiguous ranges of components with about as many links each
     ncomp = len(cstart) - 1
     cuts = np.searchsorted(cstart, np.linspace(0, len(ii), _THREADS + 1)[1:-1])
@@ -308,7 +311,7 @@ def _incidents(
         mark = np.full(n_groups, -1, dtype=np.int64)  # one per thread
         kern.union_phases(
             ii, jj, cstart, c0, c1, *args, mark, strong, *rest, *tol,
-            prefer,
+            prefer, gstart, gmem, comp,
         )  # fmt: skip
 
     if len(jobs) == 1:
@@ -414,8 +417,10 @@ def _links(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Every compatible pair ``(i, j)``, ``i < j``, with its score, from a space-time grid.
 
-    Records are split into classes by location and time precision; each class is put on
-    a grid of cells in degrees no smaller than the largest reach of a link into it, each
+    Records are split into classes by location and time precision (a dense class also
+    by finer time precision); each class is put on a grid of cells in degrees no smaller
+    than the largest reach of a link into it (a dense class: one grid per reach of the
+    classes it meets, so fire pixels meet fire pixels on cells of their own reach), each
     cell's records sorted by time, so a record finds all its partners of a class in the
     3 x 3 cells around it within a time range. Two classes meet on the grid of the larger
     one, the smaller one binned on it.
@@ -428,10 +433,17 @@ def _links(
     tkey = np.floor(mid_rel).astype(np.int64)
     r_cls = np.searchsorted(np.array([5_000.0]), rec.r, side="left")
     t_cls = np.searchsorted(np.array([1.5 * 86_400.0]), rec.hi - rec.lo, side="left")
-    cls = r_cls * 2 + t_cls
+    cls = (r_cls * 2 + t_cls) * 2
+    # a dense class is split in time, so that a fire pixel's search is not sized by the
+    # reach and time range of the day-level, town-level records among it (a sparse one
+    # is not: each class pair costs a pass over the queries)
+    shorter = hw <= 0.3 * 86_400.0
+    for c in np.unique(cls).tolist():
+        m = np.flatnonzero(cls == c)
+        if _candidates_per_query(rec, m, mid, hw, float(rec.r[m].max()) + tol_m, tol_s) > 64.0:
+            cls[m[shorter[m]]] += 1
     present = np.unique(cls).tolist()
     members = {int(c): np.flatnonzero(cls == c) for c in present}
-    r_all = float(rec.r.max())
     lon0, lat0 = float(rec.lon.min()), float(rec.lat.min())
     lon1, lat1 = float(rec.lon.max()), float(rec.lat.max())
     lat_abs = min(89.0, float(np.abs(rec.lat).max()))
@@ -439,22 +451,32 @@ def _links(
     icols = np.column_stack([np.arange(len(rec.r)), rec.group, rec.cat, tkey])
     hw_max = {c: float(hw[members[c]].max()) for c in present}
 
-    grids: dict[int, _Grid] = {}
+    r_max = {c: float(rec.r[members[c]].max()) for c in present}
+    grids: dict[tuple[int, float], _Grid] = {}
 
-    def grid_of(b: int) -> _Grid:
-        if b not in grids:
-            grids[b] = _Grid.build(
-                rec, tkey, fcols, icols, members[b], float(rec.r[members[b]].max()) + r_all + tol_m,
-                (lon0, lat0, lon1, lat1), lat_abs,
-            )  # fmt: skip
-        return grids[b]
+    r_all = float(rec.r.max())
+    # a dense class gets a grid per reach of the classes it meets (its fine records on
+    # cells of their own reach), a sparse one a single grid for all of them
+    dense = {
+        c: _candidates_per_query(rec, members[c], mid, hw, r_all + tol_m, tol_s) > 64.0
+        for c in present
+    }
+
+    def grid_of(b: int, other: int) -> _Grid:
+        # cells no smaller than the reach of a link between the two classes
+        reach = r_max[b] + (r_max[other] if dense[b] else r_all) + tol_m
+        if (b, reach) not in grids:
+            grids[b, reach] = _Grid.build(
+                rec, tkey, fcols, icols, members[b], reach, (lon0, lat0, lon1, lat1), lat_abs
+            )
+        return grids[b, reach]
 
     out_i, out_j, out_s = [], [], []
     for ai, a in enumerate(present):
         for b in present[ai:]:
             # the larger class is gridded, the smaller one queries it
             g_cls, q_cls = (a, b) if len(members[a]) >= len(members[b]) else (b, a)
-            g = grid_of(g_cls)
+            g = grid_of(g_cls, q_cls)
             if a == b:
                 qf, qi, qcell = g.f, g.i, g.cell
             else:
@@ -473,15 +495,45 @@ def _links(
                 hw_max[g_cls],
             )
             slices = [(qf[q0:q1], qi[q0:q1], qcell[q0:q1]) for q0, q1 in itertools.pairwise(bounds)]
-            with ThreadPoolExecutor(_THREADS) as pool:
-                futures = [
-                    pool.submit(_links_of, sq, si, sc, args, tol_m, tol_s) for sq, si, sc in slices
-                ]
-                for i, j, s, cnt in (f.result() for f in futures):
-                    out_i.append(i[:cnt])
-                    out_j.append(j[:cnt])
-                    out_s.append(s[:cnt])
+            if len(qf) * len(g.f) < 1 << 24:  # a small pair: no threads
+                results = [_links_of(qf, qi, qcell, args, tol_m, tol_s)]
+            else:
+                with ThreadPoolExecutor(_THREADS) as pool:
+                    futures = [
+                        pool.submit(_links_of, sq, si, sc, args, tol_m, tol_s)
+                        for sq, si, sc in slices
+                    ]
+                    results = [f.result() for f in futures]
+            for i, j, s, cnt in results:
+                out_i.append(i[:cnt])
+                out_j.append(j[:cnt])
+                out_s.append(s[:cnt])
     return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
+
+
+def _candidates_per_query(
+    rec: _Records,
+    m: npt.NDArray[np.int64],
+    mid: npt.NDArray[np.float64],
+    hw: npt.NDArray[np.float64],
+    other_m: float,
+    tol_s: float,
+) -> float:
+    """Rough number of rows a record of class ``m`` (record indices) meets in its 3 x 3
+    cells (of the reach of a link to a record ``other_m`` away, tolerance included) and
+    time range, were the class spread evenly over its bounding box and time span."""
+    n = len(m)
+    if n < 2:
+        return 0.0
+    reach = float(rec.r[m].max()) + other_m
+    reach_t = 2 * float(hw[m].max()) + tol_s
+    m = m[:: max(1, n // 4_096)]  # a sample is enough for the extent
+    lat = rec.lat[m]
+    km_lon = 111.32e3 * np.cos(np.radians(min(89.0, float(np.abs(lat).max()))))
+    area = max(float(np.ptp(rec.lon[m])) * km_lon * float(np.ptp(lat)) * 110.57e3, reach**2)
+    span = max(float(np.ptp(mid[m])), 1.0)
+    t_frac = min(1.0, 2 * reach_t / span)
+    return n * min(1.0, 9 * reach**2 / area) * t_frac
 
 
 @dataclass(frozen=True)
@@ -522,7 +574,9 @@ class _Grid:
             # the cell formula of _Grid.bin: the last record's cell is < ncx, < ncy
             ncx = int(np.floor((lon1 - lon0) / dlon)) + 1
             ncy = int(np.floor((lat1 - lat0) / dlat)) + 1
-            if ncx * ncy <= 4_000_000:
+            # no more cells than a few per record (a small class on a fine grid would
+            # spend its time on empty cells)
+            if ncx * ncy <= min(4_000_000, 4 * len(members) + 4_096):
                 break
             dlon, dlat = 2 * dlon, 2 * dlat
         empty = np.empty(0, dtype=np.int64)
@@ -562,16 +616,27 @@ def _links_of(
     tol_m: float,
     tol_s: float,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
-    """The link kernel over one slice of queries, retried with room for every link."""
+    """The link kernel over one slice of queries, resumed with more room where its
+    output ran out (see :func:`~ceasewatch.evaluate._corroborate_kernel.links`)."""
     from ceasewatch.evaluate import _corroborate_kernel as kern
 
     links: Any = kern.links
     cap = 4 * len(qf) + 1_024
+    parts_i, parts_j, parts_s = [], [], []
+    q0 = 0
     while True:
-        i, j, s, cnt = links(qf, qi, qcell, *grid, tol_m, tol_s, cap)
-        if cnt <= cap:
-            return i, j, s, int(cnt)
-        cap = int(cnt)
+        i, j, s, cnt, stop = links(qf[q0:], qi[q0:], qcell[q0:], *grid, tol_m, tol_s, cap)
+        parts_i.append(i[:cnt])
+        parts_j.append(j[:cnt])
+        parts_s.append(s[:cnt])
+        q0 += int(stop)
+        if q0 >= len(qf):
+            break
+        cap *= 2
+    if len(parts_i) == 1:
+        return i, j, s, int(cnt)
+    i, j, s = np.concatenate(parts_i), np.concatenate(parts_j), np.concatenate(parts_s)
+    return i, j, s, len(i)
 
 
 def _best_first(
