@@ -68,6 +68,7 @@ bench: setup
 	cd benchmarks && ../$(BIN)/python bench_cli_firms.py --rows 100000
 	cd benchmarks && ../$(BIN)/python bench_fires.py
 	cd benchmarks && ../$(BIN)/python bench_api.py --seconds 10
+	cd benchmarks && ../$(BIN)/python bench_dask.py --events 4000000 --rows-per-file 500000
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache
