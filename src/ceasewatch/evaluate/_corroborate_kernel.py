@@ -392,6 +392,10 @@ def union_phases(  # type: ignore[no-untyped-def]
     phases give over all links at once: a merge only ever involves one component.
     """
     stamp = 0
+    # the incident that last refused each coarse record (one of its records): incidents
+    # only grow, so it keeps refusing, and the record's other links to it are skipped
+    # without rescanning (a day-level ACLED record may reach a thousand pixels of one fire)
+    refused = np.full(parent.shape[0], -1, dtype=np.int64)
     for comp in range(c0, c1):
         s, e = cstart[comp], cstart[comp + 1]
         for k in range(s, e):
@@ -415,11 +419,15 @@ def union_phases(  # type: ignore[no-untyped-def]
                 p = b if coarse[a] else a
                 if attached[c]:
                     continue
+                if refused[c] != -1 and _find(parent, refused[c]) == _find(parent, p):
+                    continue
                 stamp += 1
                 if _try_union(
                     parent, size, nxt, tail, group, mark, stamp, c, p, gstart, gmem, rcomp
                 ):
                     attached[c] = True
+                else:
+                    refused[c] = p
         for k in range(s, e):
             a, b = ii[k], jj[k]
             if not (coarse[a] and coarse[b]) or attached[a] or attached[b]:
