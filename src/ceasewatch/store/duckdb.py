@@ -21,8 +21,9 @@ import pandas as pd
 import pyarrow as pa
 
 from ceasewatch import __version__
-from ceasewatch.errors import NotFoundError, StoreError
+from ceasewatch.errors import StoreError
 from ceasewatch.normalize import schema
+from ceasewatch.store.portable import PortableQueries
 
 SCHEMA_VERSION = 1
 
@@ -120,7 +121,7 @@ def _sql_value(v: Any) -> Any:
     return item() if callable(item) else v
 
 
-class DuckDBStore:
+class DuckDBStore(PortableQueries):
     """A store in one DuckDB file (``:memory:`` for tests)."""
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
@@ -162,21 +163,10 @@ class DuckDBStore:
         finally:
             self._depth = 0
 
-    def close(self) -> None:
-        self.con.close()
-
-    def _df(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        return self.con.execute(sql, params or []).df()
+    def _shown_location(self) -> str:
+        return str(self.location)
 
     # --- batches -------------------------------------------------------------------
-    def find_batch(self, source: str, file_sha256: str) -> dict[str, Any] | None:
-        rows = self._df(
-            "SELECT * FROM batches WHERE source = ? AND file_sha256 = ? AND status = 'done' "
-            "ORDER BY batch_id LIMIT 1",
-            [source, file_sha256],
-        )
-        return None if rows.empty else rows.iloc[0].to_dict()
-
     def begin_batch(self, meta: dict[str, Any]) -> int:
         # one statement: the id drawn and the row written together
         row = self.con.execute(
@@ -252,9 +242,6 @@ class DuckDBStore:
                 batch_id,
             ],
         )
-
-    def batches(self) -> pd.DataFrame:
-        return self._df("SELECT * FROM batches ORDER BY batch_id")
 
     def add_quarantine(self, rows: pd.DataFrame) -> None:
         if rows.empty:
@@ -497,10 +484,6 @@ class DuckDBStore:
         for batch in reader:
             yield batch.to_pandas()
 
-    def count_events(self) -> int:
-        row = self.con.execute("SELECT count(DISTINCT event_id) FROM events").fetchone()
-        return int(row[0]) if row else 0
-
     # --- agreements ----------------------------------------------------------------
     def add_agreement(self, record: dict[str, Any]) -> int:
         row = self.con.execute("SELECT coalesce(max(version), 0) + 1 FROM agreements").fetchone()
@@ -520,22 +503,6 @@ class DuckDBStore:
             ],
         )
         return version
-
-    def agreements(self) -> pd.DataFrame:
-        return self._df(
-            "SELECT version, name, effective, loaded_at, sha256, label, source_path "
-            "FROM agreements ORDER BY version"
-        )
-
-    def agreement_document(self, version: int) -> dict[str, Any]:
-        row = self.con.execute(
-            "SELECT document FROM agreements WHERE version = ?", [version]
-        ).fetchone()
-        if row is None:
-            msg = f"agreement version {version} is not in the store {self.location}"
-            raise NotFoundError(msg)
-        doc: dict[str, Any] = json.loads(row[0])
-        return doc
 
     # --- evaluation ----------------------------------------------------------------
     def evaluated_event_ids(self) -> pd.DataFrame:
@@ -655,20 +622,6 @@ class DuckDBStore:
             "SELECT violation_id, arg_max(status, changed_at) AS status FROM violation_status "
             "WHERE (? IS NULL OR changed_at <= ?) GROUP BY violation_id",
             [as_of, as_of],
-        )
-
-    def set_violation_status(
-        self, violation_id: str, status: str, *, comment: str, actor: str
-    ) -> None:
-        row = self.con.execute(
-            "SELECT 1 FROM violations WHERE violation_id = ?", [violation_id]
-        ).fetchone()
-        if row is None:
-            msg = f"violation {violation_id!r} does not exist"
-            raise NotFoundError(msg)
-        self.con.execute(
-            "INSERT INTO violation_status VALUES (?,?,?,?,?)",
-            [violation_id, status, comment, actor, _now()],
         )
 
 

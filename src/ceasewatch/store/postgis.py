@@ -45,8 +45,9 @@ import pyarrow.csv as pacsv
 from psycopg import sql as pgsql
 
 from ceasewatch import __version__
-from ceasewatch.errors import NotFoundError, StoreError
+from ceasewatch.errors import StoreError
 from ceasewatch.normalize import schema
+from ceasewatch.store.portable import PortableQueries
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -493,7 +494,7 @@ def applied_migrations(con: PgConnection) -> pd.DataFrame:
 
 
 # --- the store -----------------------------------------------------------------------------
-class PostGISStore:
+class PostGISStore(PortableQueries):
     """A store in a PostgreSQL + PostGIS database."""
 
     def __init__(self, url: str, *, read_only: bool = False, auto_migrate: bool = True) -> None:
@@ -556,11 +557,8 @@ class PostGISStore:
                 "SELECT pg_advisory_xact_lock(hashtext(%s))", ["ceasewatch:" + name]
             )
 
-    def close(self) -> None:
-        self.con.close()
-
-    def _df(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
-        return self.con.execute(query, params or []).df()
+    def _shown_location(self) -> str:
+        return redact(self.location)
 
     def columns(self, table: str) -> list[str]:
         """The stored (not generated) columns of ``table``, in order."""
@@ -598,14 +596,6 @@ class PostGISStore:
         return self._pg_types[table]
 
     # --- batches -------------------------------------------------------------------
-    def find_batch(self, source: str, file_sha256: str) -> dict[str, Any] | None:
-        rows = self._df(
-            "SELECT * FROM batches WHERE source = ? AND file_sha256 = ? AND status = 'done' "
-            "ORDER BY batch_id LIMIT 1",
-            [source, file_sha256],
-        )
-        return None if rows.empty else rows.iloc[0].to_dict()
-
     def begin_batch(self, meta: dict[str, Any]) -> int:
         row = self.con.execute("SELECT nextval('batch_seq')").fetchone()
         assert row is not None
@@ -680,9 +670,6 @@ class PostGISStore:
                 batch_id,
             ],
         )
-
-    def batches(self) -> pd.DataFrame:
-        return self._df("SELECT * FROM batches ORDER BY batch_id")
 
     def add_quarantine(self, rows: pd.DataFrame) -> None:
         if rows.empty:
@@ -802,10 +789,6 @@ class PostGISStore:
         finally:
             conn.close()
 
-    def count_events(self) -> int:
-        row = self.con.execute("SELECT count(DISTINCT event_id) FROM events").fetchone()
-        return int(row[0]) if row else 0
-
     # --- agreements ----------------------------------------------------------------
     def add_agreement(self, record: dict[str, Any]) -> int:
         with self.transaction():
@@ -829,22 +812,6 @@ class PostGISStore:
                 ],
             )
         return version
-
-    def agreements(self) -> pd.DataFrame:
-        return self._df(
-            "SELECT version, name, effective, loaded_at, sha256, label, source_path "
-            "FROM agreements ORDER BY version"
-        )
-
-    def agreement_document(self, version: int) -> dict[str, Any]:
-        row = self.con.execute(
-            "SELECT document FROM agreements WHERE version = ?", [version]
-        ).fetchone()
-        if row is None:
-            msg = f"agreement version {version} is not in the store {redact(self.location)}"
-            raise NotFoundError(msg)
-        doc: dict[str, Any] = json.loads(row[0])
-        return doc
 
     # --- evaluation ----------------------------------------------------------------
     def evaluated_event_ids(self) -> pd.DataFrame:
@@ -967,20 +934,6 @@ class PostGISStore:
             "SELECT DISTINCT ON (violation_id) violation_id, status FROM violation_status "
             "WHERE (? IS NULL OR changed_at <= ?) ORDER BY violation_id, changed_at DESC",
             [as_of, as_of],
-        )
-
-    def set_violation_status(
-        self, violation_id: str, status: str, *, comment: str, actor: str
-    ) -> None:
-        row = self.con.execute(
-            "SELECT 1 FROM violations WHERE violation_id = ?", [violation_id]
-        ).fetchone()
-        if row is None:
-            msg = f"violation {violation_id!r} does not exist"
-            raise NotFoundError(msg)
-        self.con.execute(
-            "INSERT INTO violation_status VALUES (?,?,?,?,?)",
-            [violation_id, status, comment, actor, _now()],
         )
 
 
