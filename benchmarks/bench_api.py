@@ -111,13 +111,26 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) 
     raise RuntimeError("the server did not start")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` and its threads so far (Linux /proc)."""
+def _stat(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of process ``pid`` and its threads, and of its live
+    child processes (the service's validation workers) with theirs (Linux /proc)."""
+    fields = _stat(pid)
+    if fields is None:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = int(fields[11]) + int(fields[12])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != pid:
+            child = _stat(int(entry.name))
+            if child is not None and int(child[1]) == pid:  # field 4: the parent's pid
+                total += int(child[11]) + int(child[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -298,8 +311,11 @@ def main() -> None:
             rng = random.Random(args.seed)
             n = int(args.rate * args.seconds)
             mixed = [make_request(rng, i, tokens) for i in range(n)]
-            # warm-up: a few of each kind, not measured
-            run_load("127.0.0.1", port, 20, 1.0, mixed[-20:])
+            # warm-up, not measured: the mix at the full rate for a few seconds (first
+            # connections, worker threads and processes, caches of first answers)
+            warm_s = min(5.0, max(1.0, args.seconds / 10))
+            warm = [make_request(rng, n + i, tokens) for i in range(int(args.rate * warm_s))]
+            run_load("127.0.0.1", port, args.rate, warm_s, warm)
             base_s = max(5.0, args.seconds / 4)
             health: list[tuple[str, str, str, Any, dict[str, str]]] = [
                 ("GET health", "GET", "/api/health", None, {})

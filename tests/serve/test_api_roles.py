@@ -499,12 +499,12 @@ def test_unexpected_error_is_500_in_the_shape(
 ) -> None:
     from serve_helpers import make_client
 
-    from ceasewatch.serve.routers import events
+    from ceasewatch.serve import context
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(events, "snapshot_page_response", boom)
+    monkeypatch.setattr(context, "snapshot_page_response", boom)
     with make_client(demo_store, tmp_path) as c:
         r = c.get("/api/events", headers=headers_for(demo_store, "observer"))
     err = assert_error_shape(r, 500)

@@ -24,10 +24,12 @@ from pyproj import Geod
 
 from ceasewatch.errors import IngestError, SourceFormatError
 from ceasewatch.ingest.base import (
+    SMALL_BATCH_ROWS,
     EventSource,
     iter_json_lines,
     register_source,
     rows_to_json,
+    small_rows_json,
 )
 from ceasewatch.ingest.csvstream import BadRow, ProgressFn
 from ceasewatch.normalize import schema, vocab
@@ -128,6 +130,10 @@ def _json_array(rows: Sequence[str]) -> _Obj:
 
 def raw_json_of_columns(columns: Mapping[str, Sequence[object]]) -> _Obj:
     """The raw record text of each row of text columns (:func:`rows_to_json`)."""
+    if columns and len(next(iter(columns.values()))) <= SMALL_BATCH_ROWS:
+        rows = small_rows_json(columns)  # a POSTed report: no frame to build
+        if rows is not None:
+            return _json_array(rows)
     return raw_json_of_frame(pd.DataFrame(dict(columns), dtype=object))
 
 

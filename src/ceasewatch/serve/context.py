@@ -26,26 +26,34 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import datetime
 from typing import Any
 
 import duckdb
 import psycopg
-from fastapi import Request
+from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from ceasewatch.errors import CeasewatchError, StoreError
 from ceasewatch.serve.errors import ApiError, InvalidRequestError
+from ceasewatch.serve.output import choose_format, snapshot_page_response
+from ceasewatch.serve.params import AsOfParams, check_limit
 from ceasewatch.serve.queries import ReadConnection
 from ceasewatch.serve.settings import ServeSettings
-from ceasewatch.serve.snapshot import AsOfCache, Snapshot, Snapshots
-from ceasewatch.serve.submit import FieldReportWriter
+from ceasewatch.serve.snapshot import AsOfCache, Snapshot, Snapshots, Table
+from ceasewatch.serve.submit import FieldReportWriter, RoundWrite, validation_pool
 from ceasewatch.store.duckdb import DuckDBStore
 from ceasewatch.store.open import AnyStore
 from ceasewatch.store.postgis import PgConnection, PostGISStore
 
 log = logging.getLogger("ceasewatch.serve")
+
+#: a list page of at most this many rows from a current snapshot is answered on the event
+#: loop (see :meth:`ServeContext.list_snapshot`)
+INLINE_PAGE_ROWS = 1_000
 
 
 class ReadView:
@@ -95,7 +103,18 @@ class ServeContext:
         #: snapshots of what the store knew at a time (``as_of``)
         self.as_of_cache = AsOfCache()
         #: the single writer of POSTed field reports (group commit)
-        self.field_reports = FieldReportWriter(self.write)
+        self.field_reports = FieldReportWriter(self.write, self.note_written)
+        if settings.validate_processes:  # started now: ready for the first report
+            validation_pool(settings.validate_processes)
+        #: what the current write told it wrote (applied to the snapshot once committed)
+        self._written: list[RoundWrite] = []
+
+    @property
+    def validation_pool(self) -> ProcessPoolExecutor | None:
+        """The processes that validate POSTed reports (None: a thread validates them); a
+        broken pool is replaced by a new one."""
+        n = self.settings.validate_processes
+        return validation_pool(n) if n else None
 
     @property
     def is_team_store(self) -> bool:
@@ -170,13 +189,25 @@ class ServeContext:
             try:
                 with self.store.transaction():
                     yield self.store
+            except BaseException:
+                if self._write_depth == 1:
+                    self._written.clear()  # rolled back: nothing of it is to be shown
+                raise
             finally:
                 self._write_depth -= 1
             if self._write_depth == 0:  # the outermost write: committed now
-                self._refresh_snapshot()
+                written, self._written = self._written, []
+                self._refresh_snapshot(written)
 
-    def _refresh_snapshot(self) -> None:
+    def note_written(self, written: RoundWrite) -> None:
+        """Called inside :meth:`write` by a writer that knows the snapshot rows of what it
+        wrote: once committed, they update the snapshot without being read back."""
+        self._written.append(written)
+
+    def _refresh_snapshot(self, written: list[RoundWrite] | None = None) -> None:
         try:
+            if written and self.snapshots.apply(written):
+                return
             self.snapshots.refresh(self.store.con)
         except Exception:  # the next read's poll retries; the write itself is done
             log.exception("refreshing the read snapshot after a write failed")
@@ -184,6 +215,43 @@ class ServeContext:
     def snapshot(self) -> Snapshot:
         """The current read snapshot of events, incidents and violations."""
         return self.snapshots.current()
+
+    async def list_page(
+        self,
+        request: Request,
+        params: AsOfParams,
+        pick: Callable[[Snapshot], Table],
+        *,
+        active_only: bool = False,
+    ) -> Response:
+        """A list route's page of ``pick(snapshot)`` (current, or as of ``params.as_of``).
+
+        Answered on the event loop when the snapshot is current and the page small: no
+        query to make and well under a millisecond of work, so a hop to a worker thread
+        would cost more than the answer and add a thread to those contending for the
+        interpreter. In a worker thread otherwise (``as_of``, a poll of the store due, a
+        large page)."""
+        check_limit(params.limit, self.settings.max_page_size)
+
+        def page(snap: Snapshot | None) -> Response:
+            if snap is None:
+                snap = (
+                    self.snapshot() if params.as_of is None else self.snapshot_as_of(params.as_of)
+                )
+            table = pick(snap)
+            positions, next_cursor = table.select(params, active_only=active_only)
+            return snapshot_page_response(
+                request, choose_format(request, params.format), table, positions, next_cursor
+            )
+
+        inline = (
+            params.as_of is None
+            and params.limit <= INLINE_PAGE_ROWS
+            and not self.snapshots.poll_due()
+        )
+        if inline:
+            return page(self.snapshots.current())
+        return await run_in_threadpool(page, None)
 
     def snapshot_as_of(self, as_of: datetime) -> Snapshot:
         """What the store knew at ``as_of`` (built by ``evaluate_as_of``, then cached)."""

@@ -55,6 +55,16 @@ class ServeSettings(BaseSettings):
             "ignored on the PostGIS team store"
         ),
     )
+    validate_processes: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description=(
+            "worker processes that validate POSTed field reports (the rules' pandas and "
+            "Arrow work then does not compete with the requests being answered for this "
+            "process's interpreter); 0: validate in a thread of the service"
+        ),
+    )
     snapshot_poll_s: float = Field(
         default=0.5,
         ge=0.0,

@@ -40,7 +40,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -141,10 +141,48 @@ def _objects(values: Any, n: int) -> npt.NDArray[np.object_]:
     return out
 
 
+#: a segment of at most this many rows (a write's delta) is indexed with plain Python
+#: containers: pandas' fixed costs per call would be most of the work
+SMALL_SEGMENT: Final = 2_048
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
+
+
 def _floats(values: npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
+    if len(values) <= SMALL_SEGMENT:
+        out = np.empty(len(values), dtype=np.float64)
+        for i, v in enumerate(values.tolist()):
+            try:
+                out[i] = np.nan if _missing(v) else float(v)
+            except (TypeError, ValueError):
+                out[i] = np.nan
+        return out
     return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan
     )
+
+
+def _factorize(
+    values: npt.NDArray[np.object_], fallback: npt.NDArray[np.object_] | None
+) -> tuple[npt.NDArray[np.intp], list[Any]]:
+    """``pandas.factorize`` of ``values`` (``fallback``'s value where one is missing):
+    codes in order of first appearance, -1 for a missing value; the uniques."""
+    if len(values) > SMALL_SEGMENT:
+        series = pd.Series(values, dtype=object)
+        if fallback is not None:
+            series = series.where(series.notna(), pd.Series(fallback, dtype=object))
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        return np.asarray(codes, dtype=np.intp), list(uniques)
+    seen: dict[Any, int] = {}
+    out = np.empty(len(values), dtype=np.intp)
+    alt = fallback.tolist() if fallback is not None else None
+    for i, v in enumerate(values.tolist()):
+        if alt is not None and _missing(v):
+            v = alt[i]
+        out[i] = -1 if _missing(v) else seen.setdefault(v, len(seen))
+    return out, list(seen)
 
 
 class Segment:
@@ -170,16 +208,17 @@ class Segment:
         self.lookup: dict[str, dict[Any, int]] = {}
         self.tokens: dict[str, list[frozenset[str]]] = {}
         for param, (kind, col, fallback) in spec.filters.items():
-            values = pd.Series(cols[col], dtype=object)
-            if fallback is not None:
-                values = values.where(values.notna(), pd.Series(cols[fallback], dtype=object))
-            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            codes, uniques = _factorize(cols[col], cols[fallback] if fallback else None)
             self.codes[param] = codes
             self.lookup[param] = {u: i for i, u in enumerate(uniques)}
             if kind == "any":
                 self.tokens[param] = [frozenset(v for v in str(u).split(";") if v) for u in uniques]
         self.active = (
-            np.asarray(pd.Series(cols["active"], dtype=object).fillna(False), dtype=bool)
+            np.fromiter(
+                (False if _missing(v) else bool(v) for v in cols["active"].tolist()),
+                dtype=bool,
+                count=self.n,
+            )
             if spec.has_active
             else None
         )
@@ -316,6 +355,9 @@ class Segment:
     def positions_of(self, ids: npt.NDArray[np.object_]) -> npt.NDArray[np.intp]:
         """The position of each of ``ids`` here, -1 where absent (a hash lookup per id:
         the index is built once per segment, on first use)."""
+        if self.n <= SMALL_SEGMENT:
+            where = {rid: i for i, rid in enumerate(self.ids.tolist())}
+            return np.fromiter((where.get(r, -1) for r in ids.tolist()), np.intp, len(ids))
         if self._index is None:
             self._index = pd.Index(self.ids)
         return np.asarray(self._index.get_indexer(pd.Index(ids)), dtype=np.intp)
@@ -604,6 +646,10 @@ class Snapshots:
         self.full_builds = 1
         self.delta_updates = 0
 
+    def poll_due(self) -> bool:
+        """Whether :meth:`current` would first look at the store."""
+        return time.monotonic() - self._last_poll > self.poll_s
+
     def current(self) -> Snapshot:
         """The snapshot, first caught up when another connection may have written."""
         now = time.monotonic()
@@ -613,6 +659,31 @@ class Snapshots:
             if audit_seq(con) > self._snap.seq:
                 self.refresh(con)
         return self._snap
+
+    def apply(self, written: Sequence[Any]) -> bool:
+        """Bring the snapshot up to date with writes this app just committed, from the
+        rows they returned (``written``: ``RoundWrite``s, in order) instead of reading
+        them back. Only when those writes are all that happened since the snapshot (their
+        audit entries follow its ``seq`` with no gap) and each returned its rows;
+        otherwise False, and the caller refreshes from the audit log."""
+        with self._lock:
+            snap = self._snap
+            seq = snap.seq
+            rows: list[tuple[Any, ...]] = []
+            for w in written:
+                if w.rows is None or w.first_seq != seq + 1:
+                    return False
+                seq = w.last_seq
+                rows += w.rows
+            events = snap.events
+            if rows:
+                last = len(EVENTS.columns)
+                id_at = EVENTS.columns.index(EVENTS.id_col)
+                rows.sort(key=lambda r: (r[last], r[id_at]))
+                events = events.upsert(_segment(EVENTS, rows))
+            self._snap = Snapshot(events, snap.incidents, snap.violations, seq, time.monotonic())
+            self.delta_updates += 1
+            return True
 
     def refresh(self, con: ReadConnection) -> Snapshot:
         """Catch up with the audit entries after the snapshot's (on ``con``, which must see

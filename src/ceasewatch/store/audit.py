@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
@@ -121,6 +121,12 @@ def ensure_audit_table(store: SqlStore) -> None:
         _mark_ready(store)
 
 
+def ensure_audit_ready(store: SqlStore) -> None:
+    """:func:`ensure_audit_table` unless this store object already knows the table."""
+    if not _is_ready(store):
+        ensure_audit_table(store)
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON text: sorted keys, no spaces, UTF-8 kept as is."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -173,26 +179,78 @@ def append_audit(
     at
         When (default: now, UTC).
     """
-    if not _is_ready(store):
-        ensure_audit_table(store)
-    at_text = _iso(at or datetime.now(UTC))
-    payload_text = canonical_json(payload or {})
+    return append_audit_many(
+        store,
+        [
+            {
+                "actor": actor,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "payload": payload,
+                "at": at,
+            }
+        ],
+    )[0]
+
+
+#: the query of the chain's head: ``(seq, hash)`` of the last entry
+HEAD_SQL = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+
+
+def append_audit_many(
+    store: SqlStore,
+    entries: Sequence[dict[str, Any]],
+    *,
+    head: tuple[int, str] | bool | None = True,
+) -> list[int]:
+    """Append several entries, in order, with one read of the chain's head and one
+    INSERT; their ``seq`` numbers. Each entry is a dict of :func:`append_audit`'s keyword
+    arguments (``actor``, ``action``, ``entity``, ``entity_id``, optional ``payload``
+    and ``at``); the entries are exactly those that many :func:`append_audit` calls
+    would append.
+
+    ``head`` is the chain's head (:data:`HEAD_SQL`'s row, None for an empty log) when the
+    caller has read it in the same transaction, after taking the ``audit_log`` lock
+    (:func:`lock`); True (default): read here."""
+    if not entries:
+        return []
+    ensure_audit_ready(store)
+    texts = [
+        (
+            _iso(e.get("at") or datetime.now(UTC)),
+            str(e["actor"]),
+            str(e["action"]),
+            str(e["entity"]),
+            str(e["entity_id"]),
+            canonical_json(e.get("payload") or {}),
+        )
+        for e in entries
+    ]
+    seqs: list[int] = []
     with store.transaction():
         # the next seq and prev_hash come from the last entry: one appender at a time
-        lock(store, "audit_log")
-        row = store.con.execute(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        seq = int(row[0]) + 1 if row else 1
+        if head is True:
+            lock(store, "audit_log")
+            row = store.con.execute(HEAD_SQL).fetchone()
+        else:
+            row = head or None
+        seq = int(row[0]) if row else 0
         prev = str(row[1]) if row else GENESIS_HASH
-        digest = entry_hash(seq, at_text, actor, action, entity, str(entity_id), payload_text, prev)
+        values: list[Any] = []
+        for at_text, actor, action, entity, entity_id, payload_text in texts:
+            seq += 1
+            digest = entry_hash(seq, at_text, actor, action, entity, entity_id, payload_text, prev)
+            values += [seq, at_text, actor, action, entity, entity_id, payload_text, prev, digest]
+            seqs.append(seq)
+            prev = digest
         store.con.execute(
-            "INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?)",
-            [seq, at_text, actor, action, entity, str(entity_id), payload_text, prev, digest],
+            "INSERT INTO audit_log VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?)"] * len(texts)),
+            values,
         )
     if _committed(store):  # this append's own transaction committed the table too
         _mark_ready(store)
-    return seq
+    return seqs
 
 
 def iter_audit(store: SqlStore, *, after_seq: int = 0, chunk: int = 10_000) -> Iterator[AuditEntry]:

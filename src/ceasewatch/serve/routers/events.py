@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from ceasewatch.errors import NotFoundError
 from ceasewatch.serve.auth import Ctx, Observer, role_doc
 from ceasewatch.serve.models import error_responses
-from ceasewatch.serve.output import choose_format, json_response, record, snapshot_page_response
-from ceasewatch.serve.params import EventParams, check_limit
+from ceasewatch.serve.output import json_response, record
+from ceasewatch.serve.params import EventParams
 from ceasewatch.serve.queries import event_versions, events_by_ids
 
 router = APIRouter(prefix="/api/events", tags=["events"])
@@ -22,16 +22,10 @@ router = APIRouter(prefix="/api/events", tags=["events"])
     openapi_extra=role_doc("observer"),
     responses=error_responses(400, 401, 403, 413, 414, 422),
 )
-def list_events(
+async def list_events(
     request: Request, ctx: Ctx, user: Observer, params: Annotated[EventParams, Query()]
 ) -> Response:
-    check_limit(params.limit, ctx.settings.max_page_size)
-    snap = ctx.snapshot() if params.as_of is None else ctx.snapshot_as_of(params.as_of)
-    table = snap.events
-    positions, next_cursor = table.select(params)
-    return snapshot_page_response(
-        request, choose_format(request, params.format), table, positions, next_cursor
-    )
+    return await ctx.list_page(request, params, lambda snap: snap.events)
 
 
 @router.get(

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Response
-from fastapi.concurrency import run_in_threadpool
 
 from ceasewatch.serve.auth import Ctx, Monitor, actor_of, role_doc
 from ceasewatch.serve.errors import InvalidRequestError
 from ceasewatch.serve.models import FieldReportRequest, error_responses
 from ceasewatch.serve.output import json_response
-from ceasewatch.serve.submit import SUBMIT_TIMEOUT_S
 
 router = APIRouter(prefix="/api/field-reports", tags=["field reports"])
 
@@ -30,7 +26,7 @@ router = APIRouter(prefix="/api/field-reports", tags=["field reports"])
     responses=error_responses(401, 403, 413, 422),
 )
 async def submit(ctx: Ctx, user: Monitor, body: FieldReportRequest) -> Response:
-    # validated in a worker thread; the wait for the writer's commit holds no thread (a
+    # validated in a worker process; the wait for the writer's commit holds no thread (a
     # burst of reports waiting for the single writer must not take the threads reads use)
     if len(body.observations) > ctx.settings.max_observations:
         msg = (
@@ -38,10 +34,7 @@ async def submit(ctx: Ctx, user: Monitor, body: FieldReportRequest) -> Response:
             f"{ctx.settings.max_observations} per request"
         )
         raise InvalidRequestError(msg, detail={"max_observations": ctx.settings.max_observations})
-    future = await run_in_threadpool(
-        ctx.field_reports.enqueue, body.observations, actor=actor_of(user)
-    )
-    result = await asyncio.wait_for(
-        asyncio.shield(asyncio.wrap_future(future)), timeout=SUBMIT_TIMEOUT_S
+    result = await ctx.field_reports.submit_async(
+        body.observations, actor=actor_of(user), pool=ctx.validation_pool
     )
     return json_response(result, status_code=200 if result["duplicate"] else 201)

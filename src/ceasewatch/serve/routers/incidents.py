@@ -12,13 +12,11 @@ from ceasewatch.serve.auth import Analyst, Ctx, Observer, actor_of, role_doc
 from ceasewatch.serve.errors import InvalidRequestError
 from ceasewatch.serve.models import MergeRequest, SplitRequest, error_responses
 from ceasewatch.serve.output import (
-    choose_format,
     feature,
     json_response,
     record,
-    snapshot_page_response,
 )
-from ceasewatch.serve.params import IncidentParams, check_limit
+from ceasewatch.serve.params import IncidentParams
 from ceasewatch.serve.queries import (
     events_by_ids,
     incident_member_ids,
@@ -38,16 +36,10 @@ IncidentId = Annotated[str, Path(max_length=64, description="incident id (I…)"
     openapi_extra=role_doc("observer"),
     responses=error_responses(400, 401, 403, 413, 414, 422),
 )
-def list_incidents(
+async def list_incidents(
     request: Request, ctx: Ctx, user: Observer, params: Annotated[IncidentParams, Query()]
 ) -> Response:
-    check_limit(params.limit, ctx.settings.max_page_size)
-    snap = ctx.snapshot() if params.as_of is None else ctx.snapshot_as_of(params.as_of)
-    table = snap.incidents
-    positions, next_cursor = table.select(params)
-    return snapshot_page_response(
-        request, choose_format(request, params.format), table, positions, next_cursor
-    )
+    return await ctx.list_page(request, params, lambda snap: snap.incidents)
 
 
 @router.get(

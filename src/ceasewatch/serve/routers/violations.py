@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from ceasewatch.errors import NotFoundError
 from ceasewatch.serve.auth import Analyst, Ctx, Observer, actor_of, role_doc
 from ceasewatch.serve.models import StatusChange, error_responses
-from ceasewatch.serve.output import choose_format, json_response, record, snapshot_page_response
-from ceasewatch.serve.params import CountParams, ViolationParams, check_limit
+from ceasewatch.serve.output import json_response, record
+from ceasewatch.serve.params import CountParams, ViolationParams
 from ceasewatch.serve.queries import (
     current_status,
     daily_counts,
@@ -30,15 +30,11 @@ ViolationId = Annotated[str, Path(max_length=64, description="violation id (V…
     openapi_extra=role_doc("observer"),
     responses=error_responses(400, 401, 403, 413, 414, 422),
 )
-def list_violations(
+async def list_violations(
     request: Request, ctx: Ctx, user: Observer, params: Annotated[ViolationParams, Query()]
 ) -> Response:
-    check_limit(params.limit, ctx.settings.max_page_size)
-    snap = ctx.snapshot() if params.as_of is None else ctx.snapshot_as_of(params.as_of)
-    table = snap.violations
-    positions, next_cursor = table.select(params, active_only=not params.include_inactive)
-    return snapshot_page_response(
-        request, choose_format(request, params.format), table, positions, next_cursor
+    return await ctx.list_page(
+        request, params, lambda snap: snap.violations, active_only=not params.include_inactive
     )
 
 
