@@ -238,6 +238,20 @@ def test_append_audit_many_writes_the_entries_separate_appends_would(tmp_path: A
         many.close()
 
 
+def test_plain_reports_are_validated_on_the_event_loop(
+    client: TestClient, demo_store: DemoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a plain report went to the worker process")
+
+    monkeypatch.setattr(submit, "_prepare_in_worker", refuse)
+    h = headers_for(demo_store, "monitor")
+    records = _obs("QP-1", n=3)
+    r = client.post("/api/field-reports", json={"observations": records}, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.json()["event_ids"] == submit.prepare_report(records, quick=False).event_ids
+
+
 def test_validation_in_a_worker_process_answers_as_in_a_thread(
     client: TestClient, demo_store: DemoStore
 ) -> None:
@@ -254,7 +268,8 @@ def test_validation_in_a_worker_process_answers_as_in_a_thread(
         submit.prepare_report(bad)
     assert body["detail"] == err.value.detail
     assert [d["index"] for d in body["detail"]] == [1, 2]
-    good = _obs("WP-2")
+    good = _obs("WP-2", count="3.0")  # valid, not plain: the rules in the worker decide
+    assert submit.quick_prepare(good) is None
     expected = submit.prepare_report(good)
     r = client.post("/api/field-reports", json={"observations": good}, headers=h)
     assert r.status_code == 201 and r.json()["event_ids"] == expected.event_ids
@@ -272,11 +287,16 @@ def test_a_dead_validation_process_is_replaced(
         pids = list(pool._processes)
     os.kill(pids[0], 9)
     h = headers_for(demo_store, "monitor")
-    r = client.post("/api/field-reports", json={"observations": _obs("DP-1")}, headers=h)
+    # not plain (count "3.0"): validated by the rules, in a worker process when one lives
+    r = client.post(
+        "/api/field-reports", json={"observations": _obs("DP-1", count="3.0")}, headers=h
+    )
     assert r.status_code == 201, r.text
     fresh = ctx.validation_pool
     assert fresh is not None and fresh is not pool
-    r = client.post("/api/field-reports", json={"observations": _obs("DP-2")}, headers=h)
+    r = client.post(
+        "/api/field-reports", json={"observations": _obs("DP-2", count="3.0")}, headers=h
+    )
     assert r.status_code == 201, r.text
 
 

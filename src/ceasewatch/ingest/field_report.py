@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -459,6 +460,169 @@ def check_records(
         got.columns, raw_json, np.asarray(got.line_no, dtype=np.int64)
     )
     return events, quarantine, got.bad
+
+
+# --- the common case of a few observations, without the vectorized machinery ----------
+# A POSTed report holds a few observations; the rules above cost a fixed few milliseconds
+# of pandas and Arrow calls whatever their number. :func:`quick_events` handles the
+# common case (every observation valid, every value in its plain form) in plain Python
+# and gives up on anything else, which then goes through :func:`check_records`: the rules
+# and their reasons stay defined once, above. A property test checks that whenever it
+# answers, the answer is exactly that of :func:`check_records`.
+
+_PLAIN_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:\d{2})")
+_PLAIN_NUMBER = re.compile(r"-?\d{1,4}(?:\.\d{1,15})?")
+_PLAIN_WHOLE = re.compile(r"\d{1,4}")
+_NEGATIVE_ZERO = re.compile(r"-0+(?:\.0*)?")
+#: at most this many observations take the quick path
+QUICK_MAX = 64
+
+
+def _plain_numbers(values: list[str]) -> list[float] | None:
+    """The numbers of one field over the report, as :func:`_number` gives them once cast
+    to float; None unless every value is empty or a plain decimal."""
+    out: list[float] = []
+    for v in values:
+        if v == "":
+            out.append(float("nan"))
+        elif _PLAIN_NUMBER.fullmatch(v) and not _NEGATIVE_ZERO.fullmatch(v):
+            out.append(float(v))
+        else:
+            return None
+    return out
+
+
+def _plain_time(text: str) -> datetime | None:
+    if not _PLAIN_TIME.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def quick_events(records: Sequence[object]) -> list[tuple[Any, ...]] | None:
+    """The events :func:`check_records` makes of ``records`` when every observation is
+    valid and plain, as query parameters in ``schema.EVENT_COLUMNS`` order (``line_no``
+    = position + 1; no NaN, NA or NaT: None); None to let :func:`check_records` decide
+    (an invalid or unusual observation, a repeated id, more than :data:`QUICK_MAX`)."""
+    n = len(records)
+    if n == 0 or n > QUICK_MAX or not all(type(r) is dict for r in records):
+        return None
+    got = record_columns(records, range(1, n + 1))
+    raw = got.columns
+    txt: dict[str, list[str]] = {}
+    for f in FIELDS:
+        values = raw[f]
+        if any(v != v.strip() for v in values):
+            return None  # surrounding whitespace: trimmed by Arrow's rules
+        txt[f] = values
+    if any(v == "" for f in ("report_id", "observation_id", "observer_id") for v in txt[f]):
+        return None
+    olon, olat = _plain_numbers(txt["observer_lon"]), _plain_numbers(txt["observer_lat"])
+    bearing = _plain_numbers(txt["bearing_deg"])
+    dmin, dmax = _plain_numbers(txt["distance_min_km"]), _plain_numbers(txt["distance_max_km"])
+    if olon is None or olat is None or bearing is None or dmin is None or dmax is None:
+        return None
+    kinds: list[str] = []
+    categories: list[str] = []
+    weapons: list[str | None] = []
+    assessments: list[str] = []
+    grades: list[tuple[str, int]] = []
+    counts: list[int] = []
+    starts: list[datetime] = []
+    windows: list[float] = []
+    default_rel, default_cred = vocab.DEFAULT_GRADES["field_report"]
+    for i in range(n):
+        if not (abs(olon[i]) <= 180 and abs(olat[i]) <= 90):
+            return None
+        start = _plain_time(txt["window_start"][i])
+        end_text = txt["window_end"][i]
+        end = start if end_text == "" else _plain_time(end_text)
+        if start is None or end is None:
+            return None
+        window = (end - start).total_seconds()
+        if not 0 <= window <= MAX_WINDOW_S:
+            return None
+        kind = txt["kind"][i]
+        if not kind.isascii() or kind.lower() not in vocab.FIELD_REPORT_KINDS:
+            return None
+        kind = kind.lower()
+        count = txt["count"][i]
+        if not _PLAIN_WHOLE.fullmatch(count) or int(count) < 1:
+            return None
+        b, lo, hi = bearing[i], dmin[i], dmax[i]
+        if (b == b and not 0 <= b <= 360) or (lo == lo and lo < 0) or (hi == hi and hi < 0):
+            return None
+        if (lo == lo and hi == hi and hi < lo) or (hi == hi and hi > 60):
+            return None
+        weapon = txt["weapon_class"][i]
+        if not weapon.isascii() or (weapon and weapon.lower() not in schema.WEAPON_CLASSES):
+            return None
+        assessment = txt["assessment"][i] or "undetermined"
+        if not assessment.isascii() or assessment.lower() not in vocab.ASSESSMENTS:
+            return None
+        reliability = txt["reliability"][i] or default_rel
+        if not reliability.isascii() or reliability.upper() not in schema.RELIABILITY_GRADES:
+            return None
+        credibility = txt["credibility"][i] or str(default_cred)
+        if credibility not in ("1", "2", "3", "4", "5", "6"):
+            return None
+        kinds.append(kind)
+        categories.append(vocab.FIELD_REPORT_KINDS[kind])
+        weapons.append(weapon.lower() or None)
+        assessments.append(assessment.lower())
+        grades.append((reliability.upper(), int(credibility)))
+        counts.append(int(count))
+        starts.append(start)
+        windows.append(window)
+    ids = [f"{r}/{o}" for r, o in zip(txt["report_id"], txt["observation_id"], strict=True)]
+    if len(set(ids)) != n:
+        return None
+    lon, lat, radius = impact_points(
+        np.asarray(olon, dtype=float),
+        np.asarray(olat, dtype=float),
+        np.asarray(bearing, dtype=float),
+        np.asarray(dmin, dtype=float),
+        np.asarray(dmax, dtype=float),
+        sighting=np.asarray([k == "heavy_weapon_sighting" for k in kinds]),
+    )
+    raw_json = raw_json_of_columns(raw)
+    rows: list[tuple[Any, ...]] = []
+    for i in range(n):
+        category = categories[i]
+        if kinds[i] == "explosion" and weapons[i] in vocab.SHELLING_WEAPONS:
+            category = "shelling"
+        elif kinds[i] == "explosion" and weapons[i] in vocab.MISSILE_WEAPONS:
+            category = "missile_strike"
+        notes = txt["notes"][i]
+        note = f"{kinds[i]} ×{counts[i]}, {assessments[i]}" + (f"; {notes}" if notes else "")
+        event: dict[str, Any] = {
+            schema.SOURCE: FieldReportSource.name,
+            schema.SOURCE_EVENT_ID: ids[i],
+            schema.OCCURRED_AT: starts[i],
+            schema.TIME_PRECISION: "minute",
+            schema.TIME_WINDOW_S: windows[i],
+            schema.LON: float(lon[i]),
+            schema.LAT: float(lat[i]),
+            schema.GEO_PRECISION_M: float(radius[i]),
+            schema.CATEGORY: category,
+            schema.WEAPON_CLASS: weapons[i],
+            schema.ACTOR: None,
+            schema.ATTRIBUTED_TO: None,
+            schema.FATALITIES: None,
+            schema.COUNT: counts[i],
+            schema.RELIABILITY: grades[i][0],
+            schema.CREDIBILITY: grades[i][1],
+            schema.REPORT_GROUP: "field_report:" + txt["report_id"][i],
+            schema.LOCATION_NAME: None,
+            schema.ADMIN1: None,
+            schema.NOTES: note,
+            schema.RAW: str(raw_json[i]),
+            schema.LINE_NO: i + 1,
+        }
+        rows.append(tuple(event[c] for c in schema.EVENT_COLUMNS))
+    return rows
 
 
 @register_source

@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from ceasewatch import __version__
-from ceasewatch.ingest.field_report import FieldReportSource, check_records
+from ceasewatch.ingest.field_report import FieldReportSource, check_records, quick_events
 from ceasewatch.normalize import schema
 from ceasewatch.serve.errors import InvalidRequestError
 from ceasewatch.serve.queries import EVENT_COLUMNS, Dialect, _col, dialect_of
@@ -110,19 +110,46 @@ class Prepared:
     size: int
 
 
-def prepare_report(records: list[dict[str, Any]]) -> Prepared:
+def prepare_report(records: list[dict[str, Any]], *, quick: bool = True) -> Prepared:
     """Validate ``records`` (raising as :func:`validate_report`) and compute what the
-    writer stores: plain values only, so that a worker process can return it."""
-    events = validate_report(records)
+    writer stores: plain values only, so that a worker process can return it.
+
+    With ``quick``, a report of plain valid observations is checked by
+    :func:`~ceasewatch.ingest.field_report.quick_events` (plain Python, a fraction of a
+    millisecond, the same events); anything else by the rules themselves."""
+    got = quick_prepare(records) if quick else None
+    if got is not None:
+        return got
+    rows, shas = _rows_of(validate_report(records))
+    return _prepared(records, rows, shas)
+
+
+def quick_prepare(records: list[dict[str, Any]]) -> Prepared | None:
+    """:func:`prepare_report` when the quick path can answer (cheap enough to run on the
+    event loop), else None."""
+    rows = quick_events(records)
+    if rows is None:
+        return None
+    return _prepared(
+        records, rows, [hashlib.md5(str(r[_RAW_AT]).encode("utf-8")).hexdigest() for r in rows]
+    )
+
+
+def _prepared(
+    records: list[dict[str, Any]], rows: list[tuple[Any, ...]], shas: list[str]
+) -> Prepared:
     body = canonical_json(records).encode("utf-8")
-    rows, shas = _rows_of(events)
     return Prepared(
-        [event_id_of(SOURCE, s) for s in events[schema.SOURCE_EVENT_ID].tolist()],
+        [event_id_of(SOURCE, str(r[_SOURCE_EVENT_ID_AT])) for r in rows],
         rows,
         shas,
         hashlib.sha256(body).hexdigest(),
         len(body),
     )
+
+
+_RAW_AT = schema.EVENT_COLUMNS.index(schema.RAW)
+_SOURCE_EVENT_ID_AT = schema.EVENT_COLUMNS.index(schema.SOURCE_EVENT_ID)
 
 
 def _prepare_in_worker(records: list[dict[str, Any]]) -> tuple[bool, Any]:
@@ -494,8 +521,8 @@ class FieldReportWriter:
         holds no thread."""
         records = list(records)
         loop = asyncio.get_running_loop()
-        got: Any = None
-        if pool is not None:
+        got: Any = quick_prepare(records)  # plain observations: no hop at all
+        if got is None and pool is not None:
             try:
                 ok, got = await asyncio.wrap_future(pool.submit(_prepare_in_worker, records))
             except BrokenProcessPool:  # a worker died (killed, out of memory): replaced
