@@ -76,11 +76,8 @@ def _all_pages(ctx: ServeContext, params: EventParams) -> tuple[list[Any], list[
     return snap_rows, sql_rows
 
 
-def test_posted_rows_enter_the_snapshot_without_a_read_back(
-    client: TestClient, demo_store: DemoStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ctx = _ctx(client)
-    ctx.snapshot()
+def _count_refreshes(ctx: ServeContext, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets an item for each read-back refresh of the snapshot from now on."""
     calls: list[int] = []
     original = ctx.snapshots.refresh
 
@@ -89,6 +86,15 @@ def test_posted_rows_enter_the_snapshot_without_a_read_back(
         return original(con)
 
     monkeypatch.setattr(ctx.snapshots, "refresh", counted)
+    return calls
+
+
+def test_posted_rows_enter_the_snapshot_without_a_read_back(
+    client: TestClient, demo_store: DemoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = _ctx(client)
+    ctx.snapshot()
+    calls = _count_refreshes(ctx, monkeypatch)
     before = ctx.snapshots.delta_updates
     h = headers_for(demo_store, "monitor")
     ids: list[str] = []
@@ -115,14 +121,7 @@ def test_a_new_version_is_read_back_with_its_evaluation(
         ).status_code
         == 201
     )
-    calls: list[int] = []
-    original = ctx.snapshots.refresh
-
-    def counted(con: Any) -> Any:
-        calls.append(1)
-        return original(con)
-
-    monkeypatch.setattr(ctx.snapshots, "refresh", counted)
+    calls = _count_refreshes(ctx, monkeypatch)
     r = client.post("/api/field-reports", json={"observations": _obs("RV-1", count=9)}, headers=h)
     assert r.status_code == 201 and r.json()["new_version"] == 2, r.text
     assert calls == [1]
