@@ -59,11 +59,11 @@ from ceasewatch.evaluate.run import (
     applicable_version,
     incidents_and_violations,
     load_agreements,
+    write_evaluation,
 )
 from ceasewatch.evaluate.zones import FAST_MIN_EVENTS, evaluate_zones
 from ceasewatch.normalize import schema
 from ceasewatch.normalize.timeprec import time_bounds
-from ceasewatch.store.audit import append_audit
 from ceasewatch.store.base import Store
 
 DAY_S = 86_400.0
@@ -654,34 +654,23 @@ def evaluate_store_dask(
     )
     incidents["updated_at"] = datetime.now(UTC)
 
-    with store.transaction():
-        store.put_event_eval(eval_rows)
-        old_members = store.incident_members()
-        old_incidents = old_members.loc[
-            old_members["event_id"].isin(window[schema.EVENT_ID]), "incident_id"
-        ]
-        store.replace_incidents(window[schema.EVENT_ID], incidents, members)
-        store.put_violations(
-            violations,
-            incident_ids=pd.concat(
-                [incidents[schema.INCIDENT_ID], old_incidents]
-            ).drop_duplicates(),
-        )
-        append_audit(
-            store,  # type: ignore[arg-type]  # the audit log needs a SQL store
-            actor=actor,
-            action="evaluate.run",
-            entity="evaluation",
-            entity_id=datetime.now(UTC).isoformat(),
-            payload={
-                "events_evaluated": result.events_evaluated,
-                "events_in_window": len(window),
-                "incidents": len(incidents),
-                "violations": len(violations),
-                "full": full,
-                "engine": "dask",
-            },
-        )
+    write_evaluation(
+        store,
+        window[schema.EVENT_ID],
+        eval_rows,
+        incidents,
+        members,
+        violations,
+        actor=actor,
+        payload={
+            "events_evaluated": result.events_evaluated,
+            "events_in_window": len(window),
+            "incidents": len(incidents),
+            "violations": len(violations),
+            "full": full,
+            "engine": "dask",
+        },
+    )
     result.incidents = len(incidents)
     result.violations = len(violations)
     result.seconds = time.perf_counter() - t0

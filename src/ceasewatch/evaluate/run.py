@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -285,6 +286,43 @@ def evaluate_as_of(
     return frames
 
 
+def write_evaluation(
+    store: Store,
+    window_ids: pd.Series,
+    eval_rows: pd.DataFrame,
+    incidents: pd.DataFrame,
+    members: pd.DataFrame,
+    violations: pd.DataFrame,
+    *,
+    actor: str,
+    payload: dict[str, Any],
+) -> None:
+    """Store an evaluation in one transaction: the events' zones, the incidents of the
+    window's events (``window_ids``) with their members, the violations of those incidents
+    and of the incidents they replace, and an ``evaluate.run`` audit entry (``payload``)."""
+    with store.transaction():
+        store.put_event_eval(eval_rows)
+        old_members = store.incident_members()
+        old_incidents = old_members.loc[
+            isin_strings(old_members["event_id"], window_ids), "incident_id"
+        ]
+        store.replace_incidents(window_ids, incidents, members)
+        store.put_violations(
+            violations,
+            incident_ids=pd.concat(
+                [incidents[schema.INCIDENT_ID], old_incidents]
+            ).drop_duplicates(),
+        )
+        append_audit(
+            store,  # type: ignore[arg-type]  # the audit log needs a SQL store
+            actor=actor,
+            action="evaluate.run",
+            entity="evaluation",
+            entity_id=datetime.now(UTC).isoformat(),
+            payload=payload,
+        )
+
+
 def evaluate_store(
     store: Store,
     *,
@@ -384,34 +422,23 @@ def evaluate_store(
         window, inc_ids = window[keep], inc_ids[keep]
     incidents, members, violations = summarise_and_rule(window, inc_ids, agreements, models)
 
-    with store.transaction():
-        store.put_event_eval(eval_rows)
-        old_members = store.incident_members()
-        old_incidents = old_members.loc[
-            isin_strings(old_members["event_id"], window[schema.EVENT_ID]), "incident_id"
-        ]
-        store.replace_incidents(window[schema.EVENT_ID], incidents, members)
-        store.put_violations(
-            violations,
-            incident_ids=pd.concat(
-                [incidents[schema.INCIDENT_ID], old_incidents]
-            ).drop_duplicates(),
-        )
-        append_audit(
-            store,  # type: ignore[arg-type]  # the audit log needs a SQL store
-            actor=actor,
-            action="evaluate.run",
-            entity="evaluation",
-            entity_id=datetime.now(UTC).isoformat(),
-            payload={
-                "events_evaluated": result.events_evaluated,
-                "events_in_window": result.events_in_window,
-                "incidents": n_incidents,
-                "incidents_written": len(incidents),
-                "violations": len(violations),
-                "full": full,
-            },
-        )
+    write_evaluation(
+        store,
+        window[schema.EVENT_ID],
+        eval_rows,
+        incidents,
+        members,
+        violations,
+        actor=actor,
+        payload={
+            "events_evaluated": result.events_evaluated,
+            "events_in_window": result.events_in_window,
+            "incidents": n_incidents,
+            "incidents_written": len(incidents),
+            "violations": len(violations),
+            "full": full,
+        },
+    )
     result.incidents = n_incidents
     result.incidents_written = len(incidents)
     result.violations = len(violations)

@@ -8,7 +8,6 @@ the same id and different content adds a version; identical content adds nothing
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -167,6 +166,12 @@ class DuckDBStore(PortableQueries):
         return str(self.location)
 
     # --- batches -------------------------------------------------------------------
+    def _claims_table(self) -> None:
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _claims "
+            "(batch_id BIGINT, source_event_id TEXT, line_no BIGINT)"
+        )
+
     def begin_batch(self, meta: dict[str, Any]) -> int:
         # one statement: the id drawn and the row written together
         row = self.con.execute(
@@ -193,10 +198,7 @@ class DuckDBStore(PortableQueries):
 
         The claims live in a temporary table, so a file with more ids than memory works.
         """
-        self.con.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS _claims "
-            "(batch_id BIGINT, source_event_id TEXT, line_no BIGINT)"
-        )
+        self._claims_table()
         frame = pd.DataFrame(
             {
                 "pos": range(len(ids)),
@@ -224,25 +226,6 @@ class DuckDBStore(PortableQueries):
             out.iloc[seen["pos"].to_numpy()] = seen["line_no"].to_numpy(dtype=float)
         return out
 
-    def finish_batch(self, batch_id: int, counts: dict[str, int]) -> None:
-        self.con.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS _claims "
-            "(batch_id BIGINT, source_event_id TEXT, line_no BIGINT)"
-        )
-        self.con.execute("DELETE FROM _claims WHERE batch_id = ?", [batch_id])
-        self.con.execute(
-            "UPDATE batches SET finished_at = ?, rows_loaded = ?, rows_new_version = ?, "
-            "rows_unchanged = ?, rows_quarantined = ?, status = 'done' WHERE batch_id = ?",
-            [
-                _now(),
-                counts.get("loaded", 0),
-                counts.get("new_version", 0),
-                counts.get("unchanged", 0),
-                counts.get("quarantined", 0),
-                batch_id,
-            ],
-        )
-
     def add_quarantine(self, rows: pd.DataFrame) -> None:
         if rows.empty:
             return
@@ -253,16 +236,6 @@ class DuckDBStore(PortableQueries):
             self.con.execute("INSERT INTO quarantine SELECT * FROM _q")
         finally:
             self.con.unregister("_q")
-
-    def quarantine(
-        self, *, since: datetime | None = None, until: datetime | None = None
-    ) -> pd.DataFrame:
-        """Quarantined rows recorded in ``(since, until]`` (all when not given)."""
-        return self._df(
-            "SELECT * FROM quarantine WHERE (? IS NULL OR recorded_at > ?) "
-            "AND (? IS NULL OR recorded_at <= ?) ORDER BY batch_id, line_no",
-            [since, since, until, until],
-        )
 
     # --- events --------------------------------------------------------------------
     def add_events(
@@ -372,10 +345,7 @@ class DuckDBStore(PortableQueries):
         if events.num_rows == 0:
             return {"loaded": 0, "new_version": 0, "unchanged": 0}, no_dups
         con = self.con
-        con.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS _claims "
-            "(batch_id BIGINT, source_event_id TEXT, line_no BIGINT)"
-        )
+        self._claims_table()
         key = "substr(md5(source || chr(31) || source_event_id), 1, 20)"
         dups = no_dups
         con.register("_chunk", events)
@@ -485,25 +455,6 @@ class DuckDBStore(PortableQueries):
             yield batch.to_pandas()
 
     # --- agreements ----------------------------------------------------------------
-    def add_agreement(self, record: dict[str, Any]) -> int:
-        row = self.con.execute("SELECT coalesce(max(version), 0) + 1 FROM agreements").fetchone()
-        assert row is not None
-        version = int(row[0])
-        self.con.execute(
-            "INSERT INTO agreements VALUES (?,?,?,?,?,?,?,?)",
-            [
-                version,
-                record["name"],
-                record["effective"],
-                _now(),
-                record["sha256"],
-                record.get("label"),
-                record.get("source_path"),
-                json.dumps(record["document"]),
-            ],
-        )
-        return version
-
     # --- evaluation ----------------------------------------------------------------
     def evaluated_event_ids(self) -> pd.DataFrame:
         return self._df("SELECT event_id, content_sha, agreement_version FROM event_eval")

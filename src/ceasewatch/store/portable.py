@@ -4,6 +4,7 @@ connection, or the PostGIS store's adapter), defined once for both stores."""
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,36 @@ class PortableQueries:
     def close(self) -> None:
         self.con.close()
 
+    def _claims_table(self) -> None:
+        """Create this session's ``_claims`` table (source ids read per batch) if need be."""
+        raise NotImplementedError
+
+    def finish_batch(self, batch_id: int, counts: dict[str, int]) -> None:
+        self._claims_table()
+        self.con.execute("DELETE FROM _claims WHERE batch_id = ?", [batch_id])
+        self.con.execute(
+            "UPDATE batches SET finished_at = ?, rows_loaded = ?, rows_new_version = ?, "
+            "rows_unchanged = ?, rows_quarantined = ?, status = 'done' WHERE batch_id = ?",
+            [
+                datetime.now(UTC),
+                counts.get("loaded", 0),
+                counts.get("new_version", 0),
+                counts.get("unchanged", 0),
+                counts.get("quarantined", 0),
+                batch_id,
+            ],
+        )
+
+    def quarantine(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """Quarantined rows recorded in ``(since, until]`` (all when not given)."""
+        return self._df(
+            "SELECT * FROM quarantine WHERE (? IS NULL OR recorded_at > ?) "
+            "AND (? IS NULL OR recorded_at <= ?) ORDER BY batch_id, line_no",
+            [since, since, until, until],
+        )
+
     def find_batch(self, source: str, file_sha256: str) -> dict[str, Any] | None:
         rows = self._df(
             "SELECT * FROM batches WHERE source = ? AND file_sha256 = ? AND status = 'done' "
@@ -42,6 +73,37 @@ class PortableQueries:
     def count_events(self) -> int:
         row = self.con.execute("SELECT count(DISTINCT event_id) FROM events").fetchone()
         return int(row[0]) if row else 0
+
+    def transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def lock(self, name: str) -> None:
+        """Hold the writer lock ``name`` until the transaction ends, where the store has
+        such locks (PostGIS: several processes write; DuckDB has one writer anyway)."""
+
+    def add_agreement(self, record: dict[str, Any]) -> int:
+        with self.transaction():
+            # the version is numbered from what is stored: one writer at a time
+            self.lock("agreements")
+            row = self.con.execute(
+                "SELECT coalesce(max(version), 0) + 1 FROM agreements"
+            ).fetchone()
+            assert row is not None
+            version = int(row[0])
+            self.con.execute(
+                "INSERT INTO agreements VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    version,
+                    record["name"],
+                    record["effective"],
+                    datetime.now(UTC),
+                    record["sha256"],
+                    record.get("label"),
+                    record.get("source_path"),
+                    json.dumps(record["document"]),
+                ],
+            )
+        return version
 
     def agreements(self) -> pd.DataFrame:
         return self._df(

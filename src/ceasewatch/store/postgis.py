@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -655,37 +654,12 @@ class PostGISStore(PortableQueries):
             out.iloc[seen["pos"].to_numpy()] = seen["line_no"].to_numpy(dtype=float)
         return out
 
-    def finish_batch(self, batch_id: int, counts: dict[str, int]) -> None:
-        self._claims_table()
-        self.con.execute("DELETE FROM _claims WHERE batch_id = ?", [batch_id])
-        self.con.execute(
-            "UPDATE batches SET finished_at = ?, rows_loaded = ?, rows_new_version = ?, "
-            "rows_unchanged = ?, rows_quarantined = ?, status = 'done' WHERE batch_id = ?",
-            [
-                _now(),
-                counts.get("loaded", 0),
-                counts.get("new_version", 0),
-                counts.get("unchanged", 0),
-                counts.get("quarantined", 0),
-                batch_id,
-            ],
-        )
-
     def add_quarantine(self, rows: pd.DataFrame) -> None:
         if rows.empty:
             return
         frame = rows[["batch_id", "source", "file_name", "line_no", "reason", "raw"]].copy()
         frame["recorded_at"] = _now()
         self.con.copy_in("quarantine", frame)
-
-    def quarantine(
-        self, *, since: datetime | None = None, until: datetime | None = None
-    ) -> pd.DataFrame:
-        return self._df(
-            "SELECT * FROM quarantine WHERE (? IS NULL OR recorded_at > ?) "
-            "AND (? IS NULL OR recorded_at <= ?) ORDER BY batch_id, line_no",
-            [since, since, until, until],
-        )
 
     # --- events --------------------------------------------------------------------
     def add_events(
@@ -790,29 +764,6 @@ class PostGISStore(PortableQueries):
             conn.close()
 
     # --- agreements ----------------------------------------------------------------
-    def add_agreement(self, record: dict[str, Any]) -> int:
-        with self.transaction():
-            self.lock("agreements")
-            row = self.con.execute(
-                "SELECT coalesce(max(version), 0) + 1 FROM agreements"
-            ).fetchone()
-            assert row is not None
-            version = int(row[0])
-            self.con.execute(
-                "INSERT INTO agreements VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    version,
-                    record["name"],
-                    record["effective"],
-                    _now(),
-                    record["sha256"],
-                    record.get("label"),
-                    record.get("source_path"),
-                    json.dumps(record["document"]),
-                ],
-            )
-        return version
-
     # --- evaluation ----------------------------------------------------------------
     def evaluated_event_ids(self) -> pd.DataFrame:
         return self._df(
