@@ -11,13 +11,14 @@ audit entry. Unlike a file, a request with any bad observation is refused whole 
 every problem listed) so that the monitor can fix and resend it; resending an identical
 report is recognised and stores nothing.
 
-Validation runs in the request's own worker thread (it costs about a millisecond for a
-few observations). Storing goes through a single writer thread with group commit:
-requests that arrive together are stored in one transaction, each still its own batch
-with its own audit entry; a request waits for its group, never for more than
-:data:`MAX_GROUP_JOBS` others. A group of one, the usual case, costs only what the store
-needs for one batch: no frame is copied or concatenated and no query is made besides
-the store's own.
+Validation: a report of plain valid observations is checked on the event loop by
+:func:`~ceasewatch.ingest.field_report.quick_events` (half a millisecond, the rules'
+events); any other goes to the rules in a worker process (:func:`validation_pool`).
+Storing goes through a single writer thread with group commit: requests that arrive
+together are stored in one transaction with four statements (:func:`_store_round`), each
+still its own batch with its own audit entry; a request waits for its group, never for
+more than :data:`MAX_GROUP_JOBS` others. Once committed, the events' rows returned by the
+INSERT update the read snapshot (:class:`RoundWrite`).
 """
 
 from __future__ import annotations
