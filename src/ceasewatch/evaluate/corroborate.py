@@ -521,19 +521,32 @@ def _candidates_per_query(
 ) -> float:
     """Rough number of rows a record of class ``m`` (record indices) meets in its 3 x 3
     cells (of the reach of a link to a record ``other_m`` away, tolerance included) and
-    time range, were the class spread evenly over its bounding box and time span."""
+    time range: for a sample of the class, the members in its cell of three reaches a side
+    and the members within its time range, as fractions of the class, multiplied (the
+    class's own clustering in space and in time counts, not its bounding box: fire
+    pixels along a front over three days of a twelve-day window are dense)."""
     n = len(m)
     if n < 2:
         return 0.0
     reach = float(rec.r[m].max()) + other_m
     reach_t = 2 * float(hw[m].max()) + tol_s
-    m = m[:: max(1, n // 4_096)]  # a sample is enough for the extent
+    step = max(1, n // 4_096)
+    sample = np.arange(0, n, step)
+    # time: members within reach_t of each sampled member
+    t_sorted = np.sort(mid[m])
+    t_s = mid[m[sample]]
+    near_t = np.searchsorted(t_sorted, t_s + reach_t, side="right") - np.searchsorted(
+        t_sorted, t_s - reach_t, side="left"
+    )
+    # space: members in the sampled member's cell of 3 x reach a side
     lat = rec.lat[m]
     km_lon = 111.32e3 * np.cos(np.radians(min(89.0, float(np.abs(lat).max()))))
-    area = max(float(np.ptp(rec.lon[m])) * km_lon * float(np.ptp(lat)) * 110.57e3, reach**2)
-    span = max(float(np.ptp(mid[m])), 1.0)
-    t_frac = min(1.0, 2 * reach_t / span)
-    return n * min(1.0, 9 * reach**2 / area) * t_frac
+    cx = np.floor(rec.lon[m] * km_lon / (3 * reach)).astype(np.int64)
+    cy = np.floor(lat * 110.57e3 / (3 * reach)).astype(np.int64)
+    codes, _ = pd.factorize(cx * 4_000_003 + cy)
+    per_cell = np.bincount(codes)
+    near_xy = per_cell[codes[sample]]
+    return n * float(np.mean(near_xy) / n) * float(np.mean(near_t) / n)
 
 
 @dataclass(frozen=True)
@@ -701,6 +714,78 @@ def _join_unique(key: npt.NDArray[np.intp], n_keys: int, col: pd.Series) -> npt.
     return np.asarray(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), dtype=object)
 
 
+def _sorted_codes(values: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+    """``pandas.factorize(values, sort=True)`` without sorting every value: the distinct
+    values are found by hashing, then only they are sorted (as text, by Arrow)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    uniq = np.asarray(uniques, dtype=object)
+    if len(uniq) < 2:
+        return codes.astype(np.int64), uniq
+    order = np.asarray(pc.sort_indices(pa.array(uniq, type=pa.large_string())), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank[codes], uniq[order]
+
+
+def _text_rank(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Dense rank of text values (equal values share a rank)."""
+    return np.asarray(
+        pc.rank(pa.array(values, type=pa.large_string()), tiebreaker="dense"), dtype=np.int64
+    )
+
+
+def _first_rows(
+    key: npt.NDArray[np.int64],
+    n_keys: int,
+    sort_by: list[npt.NDArray[np.float64]],
+    valid: npt.NDArray[np.bool_] | None = None,
+    tie_text: npt.NDArray[Any] | None = None,
+) -> npt.NDArray[np.int64]:
+    """Per key ``0 .. n_keys - 1``, the position of its first row when the ``valid`` rows
+    are sorted by key, then ``sort_by`` (ascending, NaN last), then ``tie_text``, ties kept
+    in row order (-1 for a key without valid rows): what
+    ``frame[valid].sort_values([key, *sort_by, tie_text]).groupby(key).first()`` picks,
+    without sorting text unless two rows tie on every number."""
+    rows = np.arange(len(key), dtype=np.int64) if valid is None else np.flatnonzero(valid)
+    k = key[rows]
+    cols = [np.asarray(c, dtype=float)[rows] for c in sort_by]
+    order = np.lexsort([*reversed(cols), k])
+    ks = k[order]
+    head = np.ones(len(ks), dtype=bool)
+    head[1:] = ks[1:] != ks[:-1]
+    if tie_text is not None and len(ks):
+        # rows that tie with their group's head on every number: the text decides
+        head_at = np.maximum.accumulate(np.where(head, np.arange(len(ks)), 0))
+        same = np.ones(len(ks), dtype=bool)
+        for c in cols:
+            cs = c[order]
+            hv = cs[head_at]
+            same &= (cs == hv) | (np.isnan(cs) & np.isnan(hv))
+        tied_groups = np.unique(ks[same & ~head])
+        if len(tied_groups):
+            cand = same & np.isin(ks, tied_groups)
+            pos = np.flatnonzero(cand)
+            r = _text_rank(np.asarray(tie_text, dtype=object)[rows[order[pos]]])
+            sub = np.lexsort((r, ks[pos]))
+            kc = ks[pos][sub]
+            first = np.ones(len(kc), dtype=bool)
+            first[1:] = kc[1:] != kc[:-1]
+            head[pos] = False
+            head[pos[sub[first]]] = True
+    out = np.full(n_keys, -1, dtype=np.int64)
+    out[ks[head]] = rows[order[head]]
+    return out
+
+
+def _take(values: Any, at: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """``values[at]`` with None where ``at`` is -1."""
+    arr = np.asarray(values, dtype=object)
+    out = np.full(len(at), None, dtype=object)
+    ok = at >= 0
+    out[ok] = arr[at[ok]]
+    return out
+
+
 def summarise_incidents(
     events: pd.DataFrame, incident_id: pd.Series, crs: CRS | None = None
 ) -> pd.DataFrame:
@@ -710,95 +795,99 @@ def summarise_incidents(
     Earth-centred (ECEF) positions on the WGS84 ellipsoid brought back to the surface, so
     it depends on the members alone, not on what else is summarised with them; with a
     ``crs`` (a metric CRS) the mean is taken in that CRS instead. The time is that of the
-    member known most precisely. Confidence combines independent sources:
-    ``1 - Π(1 - w_s)``, with ``w_s`` the best Admiralty weight among source ``s``'s records.
+    member known most precisely (ties: the smallest event id). Confidence combines
+    independent sources: ``1 - Π(1 - w_s)``, with ``w_s`` the best Admiralty weight among
+    source ``s``'s records. Incidents come sorted by id; the text columns are grouped by
+    integer codes (one hash of the ids, one sort of the distinct ids), not by text.
     """
-    ev = events.assign(**{schema.INCIDENT_ID: incident_id.to_numpy()})
-    if ev.empty:
+    if events.empty:
         return pd.DataFrame(columns=[schema.INCIDENT_ID])
-    lon = ev[schema.LON].to_numpy(dtype=float)
-    lat = ev[schema.LAT].to_numpy(dtype=float)
+    key, inc = _sorted_codes(incident_id)
+    n = len(inc)
+    lon = events[schema.LON].to_numpy(dtype=float)
+    lat = events[schema.LAT].to_numpy(dtype=float)
     if crs is None:
         x, y, z = _ecef(lon, lat)
     else:
         x, y = to_metric(lon, lat, crs)
         z = np.zeros(len(lon))
-    w = 1.0 / np.maximum(ev[schema.GEO_PRECISION_M].to_numpy(dtype=float), 1.0) ** 2
-    t = _epoch_s(ev[schema.OCCURRED_AT])
+    geo = events[schema.GEO_PRECISION_M].to_numpy(dtype=float)
+    w = 1.0 / np.maximum(geo, 1.0) ** 2
+    t = _epoch_s(events[schema.OCCURRED_AT])
     lo, hi = time_bounds(
         t,
-        ev[schema.TIME_PRECISION].to_numpy(dtype=object),
-        ev[schema.TIME_WINDOW_S].to_numpy(dtype=float),
+        events[schema.TIME_PRECISION].to_numpy(dtype=object),
+        events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
     )
-    ev = ev.assign(
-        _wx=x * w,
-        _wy=y * w,
-        _wz=z * w,
-        _w=w,
-        _span=hi - lo,
-        _prio=ev[schema.CATEGORY].map(schema.CATEGORY_PRIORITY).fillna(0),
-        _weight=vocab.admiralty_weight(
-            ev[schema.RELIABILITY].to_numpy(dtype=object),
-            ev[schema.CREDIBILITY].to_numpy(dtype=np.int64),
-        ),
-        _weapon_rank=ev[schema.WEAPON_CLASS]
-        .map({c: i for i, c in enumerate(schema.WEAPON_CLASSES)})
-        .fillna(-1),
+    src_codes, src_names = _sorted_codes(events[schema.SOURCE])
+    weight = vocab.admiralty_weight(
+        events[schema.RELIABILITY].to_numpy(dtype=object),
+        events[schema.CREDIBILITY].to_numpy(dtype=np.int64),
     )
-    g = ev.groupby(schema.INCIDENT_ID, sort=True)
+    nums = pd.DataFrame(
+        {
+            "_wx": x * w,
+            "_wy": y * w,
+            "_wz": z * w,
+            "_w": w,
+            "_geo": geo,
+            "_fat": events[schema.FATALITIES].to_numpy(dtype=float),
+        }
+    )
+    g = nums.groupby(key, sort=True)
     sums = g[["_wx", "_wy", "_wz", "_w"]].sum()
     mx, my, mz = (sums[c].to_numpy() / sums["_w"].to_numpy() for c in ("_wx", "_wy", "_wz"))
     ix, iy = _from_ecef(mx, my, mz) if crs is None else to_wgs84(mx, my, crs)
-    # precision of the mean: radius of the best member, never better than that
-    best_time = (
-        ev.sort_values([schema.INCIDENT_ID, "_span", schema.EVENT_ID])
-        .groupby(schema.INCIDENT_ID)
-        .first()
-    )
-    top_cat = (
-        ev.sort_values([schema.INCIDENT_ID, "_prio"], ascending=[True, False])
-        .groupby(schema.INCIDENT_ID)[schema.CATEGORY]
-        .first()
-    )
-    heavy = (
-        ev[ev["_weapon_rank"] >= 0]
-        .sort_values([schema.INCIDENT_ID, "_weapon_rank"], ascending=[True, False])
-        .groupby(schema.INCIDENT_ID)[schema.WEAPON_CLASS]
-        .first()
-    )
-    per_source = ev.groupby([schema.INCIDENT_ID, schema.SOURCE])["_weight"].max()
-    confidence = 1.0 - (1.0 - per_source).groupby(level=0).prod()
 
-    key = sums.index.get_indexer(ev[schema.INCIDENT_ID])
+    occurred = events[schema.OCCURRED_AT]
+    best_time = _first_rows(
+        key,
+        n,
+        [hi - lo],
+        valid=occurred.notna().to_numpy(dtype=bool),
+        tie_text=events[schema.EVENT_ID].to_numpy(dtype=object),
+    )
+    category = events[schema.CATEGORY]
+    prio = category.map(schema.CATEGORY_PRIORITY).fillna(0).to_numpy(dtype=float)
+    top_cat = _first_rows(key, n, [-prio], valid=category.notna().to_numpy(dtype=bool))
+    weapon = events[schema.WEAPON_CLASS]
+    rank = weapon.map({c: i for i, c in enumerate(schema.WEAPON_CLASSES)}).fillna(-1)
+    rank_f = rank.to_numpy(dtype=float)
+    heavy = _first_rows(key, n, [-rank_f], valid=rank_f >= 0)
+    location = events[schema.LOCATION_NAME]
+    place = _first_rows(key, n, [geo], valid=location.notna().to_numpy(dtype=bool))
 
-    def joined(col: str) -> pd.Series:
-        return pd.Series(_join_unique(key, len(sums), ev[col]), index=sums.index, dtype=object)
+    # confidence: the best weight of each (incident, source), combined in source order
+    n_src = max(len(src_names), 1)
+    pair = key * n_src + src_codes
+    best = pd.Series(weight).groupby(pair, sort=True).max()
+    pair_key = best.index.to_numpy(dtype=np.int64) // n_src
+    confidence = 1.0 - (1.0 - best).groupby(pair_key, sort=True).prod()
+    n_sources = np.bincount(pair_key, minlength=n)
+
+    def joined(col: str) -> npt.NDArray[Any]:
+        return _join_unique(key, n, events[col])
 
     attributed = joined(schema.ATTRIBUTED_TO)
-    location = (
-        ev.sort_values([schema.INCIDENT_ID, schema.GEO_PRECISION_M])
-        .groupby(schema.INCIDENT_ID)[schema.LOCATION_NAME]
-        .first()
-    )
-    out = pd.DataFrame(
+    attributed[attributed == ""] = None
+    return pd.DataFrame(
         {
-            schema.INCIDENT_ID: sums.index.to_numpy(),
-            schema.OCCURRED_AT: best_time[schema.OCCURRED_AT].array,
-            schema.TIME_PRECISION: best_time[schema.TIME_PRECISION].to_numpy(),
+            schema.INCIDENT_ID: inc,
+            schema.OCCURRED_AT: occurred.array.take(best_time, allow_fill=True),
+            schema.TIME_PRECISION: _take(events[schema.TIME_PRECISION], best_time),
             schema.LON: ix,
             schema.LAT: iy,
-            schema.GEO_PRECISION_M: g[schema.GEO_PRECISION_M].min().to_numpy(),
-            schema.CATEGORY: top_cat.to_numpy(),
-            "categories": joined(schema.CATEGORY).to_numpy(),
-            schema.WEAPON_CLASS: heavy.reindex(sums.index).to_numpy(),
-            "weapon_classes": joined(schema.WEAPON_CLASS).to_numpy(),
-            "n_events": g.size().to_numpy(),
-            "n_sources": g[schema.SOURCE].nunique().to_numpy(),
-            "sources": joined(schema.SOURCE).to_numpy(),
-            schema.CONFIDENCE: confidence.reindex(sums.index).to_numpy(),
-            schema.FATALITIES: g[schema.FATALITIES].max().to_numpy(),
-            schema.ATTRIBUTED_TO: attributed.replace("", None).to_numpy(),
-            schema.LOCATION_NAME: location.reindex(sums.index).to_numpy(),
+            schema.GEO_PRECISION_M: g["_geo"].min().to_numpy(),
+            schema.CATEGORY: _take(category, top_cat),
+            "categories": joined(schema.CATEGORY),
+            schema.WEAPON_CLASS: _take(weapon, heavy),
+            "weapon_classes": joined(schema.WEAPON_CLASS),
+            "n_events": np.bincount(key, minlength=n),
+            "n_sources": n_sources,
+            "sources": joined(schema.SOURCE),
+            schema.CONFIDENCE: confidence.to_numpy(),
+            schema.FATALITIES: g["_fat"].max().to_numpy(),
+            schema.ATTRIBUTED_TO: attributed,
+            schema.LOCATION_NAME: _take(location, place),
         }
     )
-    return out
