@@ -1,4 +1,4 @@
-"""The incident summaries are grouped by integer codes (one hash of the incident ids, one
+"""The incident summaries (and the rules' lists of event ids) are grouped by integer codes (one hash of the incident ids, one
 sort of the distinct ids), not by sorting text: they must equal, value for value, what
 the plain pandas group-by gives (kept below as the reference), on generated events full
 of ties (same precision, same time span, same priority) and of missing values."""
@@ -18,9 +18,9 @@ from ceasewatch.evaluate.corroborate import (
     _ecef,
     _epoch_s,
     _from_ecef,
-    _join_unique,
     summarise_incidents,
 )
+from ceasewatch.evaluate.frames import join_unique, join_unique_codes
 from ceasewatch.normalize import schema, vocab
 from ceasewatch.normalize.crs import to_metric, to_wgs84
 from ceasewatch.normalize.timeprec import time_bounds
@@ -89,7 +89,7 @@ def reference_summary(
     key = sums.index.get_indexer(ev[schema.INCIDENT_ID])
 
     def joined(col: str) -> pd.Series:
-        return pd.Series(_join_unique(key, len(sums), ev[col]), index=sums.index, dtype=object)
+        return pd.Series(join_unique_codes(key, len(sums), ev[col]), index=sums.index, dtype=object)
 
     attributed = joined(schema.ATTRIBUTED_TO)
     location = (
@@ -201,3 +201,32 @@ def test_summary_in_a_metric_crs_equals_the_pandas_group_by() -> None:
         _missing_as_none(summarise_incidents(events, ids, crs)),
         _missing_as_none(reference_summary(events, ids, crs)),
     )
+
+
+def reference_join_unique(frame: pd.DataFrame, key: str, col: str, sep: str = ";") -> pd.Series:
+    """Per key, the sorted distinct values joined in Python (the implementation before
+    integer codes)."""
+    keys = pd.Index(frame[key].drop_duplicates())
+    sub = frame[[key, col]].dropna().drop_duplicates()
+    sub = sub.assign(**{col: sub[col].astype(str)}).sort_values([key, col])
+    joined = sub.groupby(key, sort=False)[col].agg(sep.join)
+    return joined.reindex(keys).fillna("").astype(object)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["Ib", "Ia", "Ic", "I10"]),
+            st.one_of(st.none(), st.sampled_from(["e2", "e10", "e1", "é", "e1 "])),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_join_unique_equals_the_python_join(rows: list[tuple[str, str | None]]) -> None:
+    frame = pd.DataFrame(rows, columns=["k", "v"])
+    got = join_unique(frame, "k", "v")
+    want = reference_join_unique(frame, "k", "v")
+    assert got.index.tolist() == want.index.tolist()
+    assert got.tolist() == want.tolist()

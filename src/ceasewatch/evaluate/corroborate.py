@@ -53,6 +53,7 @@ import pyarrow.compute as pc
 from pyproj import CRS, Transformer
 from scipy.spatial import cKDTree
 
+from ceasewatch.evaluate.frames import join_unique_codes
 from ceasewatch.normalize import schema, vocab
 from ceasewatch.normalize.crs import to_metric, to_wgs84
 from ceasewatch.normalize.timeprec import PRECISION_SPAN_S, time_bounds
@@ -696,24 +697,6 @@ def _from_ecef(
     return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
 
 
-def _join_unique(key: npt.NDArray[np.intp], n_keys: int, col: pd.Series) -> npt.NDArray[Any]:
-    """Per key ``0 .. n_keys - 1``: the sorted distinct non-null values of ``col`` (as
-    text) joined by ";", "" when there are none (what :func:`frames.join_unique` gives,
-    without a Python call per key)."""
-    ok = col.notna().to_numpy(dtype=bool)
-    if not ok.any():
-        return np.full(n_keys, "", dtype=object)
-    codes, uniques = pd.factorize(col[ok].astype(str), sort=True)
-    m = len(uniques)
-    pairs = np.unique(key[ok].astype(np.int64) * m + codes)
-    counts = np.bincount(pairs // m, minlength=n_keys)
-    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]), type=pa.int64())
-    values = pc.take(pa.array(np.asarray(uniques, dtype=object), type=pa.large_string()), pairs % m)
-    lists = pa.LargeListArray.from_arrays(offsets, values)
-    sep = pa.scalar(";", pa.large_string())
-    return np.asarray(pc.binary_join(lists, sep).to_numpy(zero_copy_only=False), dtype=object)
-
-
 def _sorted_codes(values: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
     """``pandas.factorize(values, sort=True)`` without sorting every value: the distinct
     values are found by hashing, then only they are sorted (as text, by Arrow)."""
@@ -866,7 +849,7 @@ def summarise_incidents(
     n_sources = np.bincount(pair_key, minlength=n)
 
     def joined(col: str) -> npt.NDArray[Any]:
-        return _join_unique(key, n, events[col])
+        return join_unique_codes(key, n, events[col])
 
     attributed = joined(schema.ATTRIBUTED_TO)
     attributed[attributed == ""] = None
