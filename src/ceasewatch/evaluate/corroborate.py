@@ -51,7 +51,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyproj import CRS, Transformer
-from scipy.spatial import cKDTree
 
 from ceasewatch.evaluate.frames import join_unique_codes
 from ceasewatch.normalize import schema, vocab
@@ -132,6 +131,8 @@ def candidate_pairs(
     params: CorroborationParams,
 ) -> npt.NDArray[np.int64]:
     """Index pairs ``(i, j)``, ``i < j``, close enough in space and time to be checked."""
+    from scipy.spatial import cKDTree  # imported when used: scipy takes ~1 s to load
+
     r_edges = np.array([1_000.0, 5_000.0, np.inf])
     t_edges = np.array([300.0, 7_200.0, 0.6 * 86_400.0, 4.1 * 86_400.0, np.inf])
     rc = np.searchsorted(r_edges, r, side="left")

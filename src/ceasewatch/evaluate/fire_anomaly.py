@@ -58,7 +58,6 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import ndimage, stats
 
 from ceasewatch.errors import CeasewatchError
 
@@ -216,6 +215,8 @@ def doy_weights(params: FireModelParams) -> FloatArray:
 def _box(a: npt.NDArray[Any], radius: int = 1, weights: FloatArray | None = None) -> FloatArray:
     """Sum over the (2r+1)² neighbourhood on the last two axes (zeros beyond the edge);
     with separable 1-D ``weights`` (length 2r+1), the weighted sum."""
+    from scipy import ndimage  # imported when used: scipy takes ~1 s to load
+
     k = np.ones(2 * radius + 1) if weights is None else np.asarray(weights, dtype=float)
     out = ndimage.correlate1d(np.asarray(a, dtype=np.float64), k, axis=-1, mode="constant")
     return np.asarray(ndimage.correlate1d(out, k, axis=-2, mode="constant"), dtype=np.float64)
@@ -486,6 +487,8 @@ def fit_baseline(
 # --- classification ----------------------------------------------------------------------
 def nb_sf(n: npt.ArrayLike, mu: npt.ArrayLike, phi: npt.ArrayLike) -> FloatArray:
     """P(N ≥ n) for N ~ NB(mean μ, variance μ + φμ²); 1 for n ≤ 0."""
+    from scipy import stats  # imported when used: scipy takes ~1 s to load
+
     n_ = np.asarray(n, dtype=float)
     mu_ = np.maximum(np.asarray(mu, dtype=float), 1e-12)
     r = 1.0 / np.asarray(phi, dtype=float)
@@ -495,6 +498,8 @@ def nb_sf(n: npt.ArrayLike, mu: npt.ArrayLike, phi: npt.ArrayLike) -> FloatArray
 
 def nb_quantile(q: float, mu: npt.ArrayLike, phi: npt.ArrayLike) -> FloatArray:
     """The q-quantile of NB(mean μ, variance μ + φμ²)."""
+    from scipy import stats  # imported when used: scipy takes ~1 s to load
+
     mu_ = np.maximum(np.asarray(mu, dtype=float), 1e-12)
     r = 1.0 / np.asarray(phi, dtype=float)
     return np.asarray(stats.nbinom.ppf(q, r, r / (r + mu_)), dtype=float)
@@ -567,6 +572,8 @@ def _context(
 
 def _window_sum(a: FloatArray, half: int) -> FloatArray:
     """Centred sum over days [t − half, t + half] (zeros beyond the chunk's ends)."""
+    from scipy import ndimage  # imported when used: scipy takes ~1 s to load
+
     k = np.ones(2 * half + 1)
     return np.asarray(ndimage.correlate1d(a, k, axis=0, mode="constant"), dtype=np.float64)
 
@@ -654,6 +661,8 @@ def _classify_chunk(
     these: IntArray,
     out: dict[str, FloatArray],
 ) -> None:
+    from scipy import ndimage  # imported when used: scipy takes ~1 s to load
+
     h = p.half_window
     obs_w = _window_sum(ctx.count, h)
     mu_w = _window_sum(ctx.rate, h)

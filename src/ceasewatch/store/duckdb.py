@@ -488,10 +488,18 @@ class DuckDBStore(PortableQueries):
         self.con.register("_inc", incidents)
         self.con.register("_mem", members[["event_id", "incident_id"]])
         try:
+            # only rows that change are written: an event that left every incident is
+            # deleted, one that moved or is new is upserted (the members of a changed
+            # incident mostly stay where they are, and rewriting them is what costs)
             self.con.execute(
-                "DELETE FROM incident_members WHERE event_id IN (SELECT event_id FROM _ids)"
+                "DELETE FROM incident_members WHERE event_id IN "
+                "(SELECT event_id FROM _ids ANTI JOIN _mem USING (event_id))"
             )
-            self.con.execute("INSERT OR REPLACE INTO incident_members SELECT * FROM _mem")
+            self.con.execute(
+                "INSERT OR REPLACE INTO incident_members SELECT m.event_id, m.incident_id "
+                "FROM _mem m LEFT JOIN incident_members o USING (event_id) "
+                "WHERE o.incident_id IS DISTINCT FROM m.incident_id"
+            )
             cols = ", ".join(incidents.columns)
             self.con.execute(f"INSERT OR REPLACE INTO incidents ({cols}) SELECT {cols} FROM _inc")
             # incidents left without members were dissolved into others
