@@ -230,17 +230,20 @@ def _find(parent, a):  # type: ignore[no-untyped-def]
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _try_union(  # type: ignore[no-untyped-def]
-    parent, size, nxt, tail, group, mark, stamp, a, b, gstart, gmem, comp
+    parent, size, nxt, tail, group, mark, stamp, a, b, gstart, gmem, comp, multi
 ):
     """Merge the incidents of ``a`` and ``b`` unless that puts two records of one report
     group together; returns whether they are (now) one incident.
 
     ``gmem[gstart[g]:gstart[g + 1]]`` are the records of group ``g``, ``comp`` each
-    record's component. The smaller incident's records are scanned: each looks up the
-    other records of its group in the larger incident when that costs less than
-    marking the larger incident's groups (a record joining a large incident then costs
-    its group's size, not the incident's).
+    record's component. Only records whose group has other records can clash (a fire
+    pixel is its own report): each incident keeps a list of those (``multi``: see
+    :func:`_multi_lists`), and only they are scanned. The smaller incident's are: each
+    looks up the other records of its group in the larger incident when that costs less
+    than marking the groups of the larger incident's (a record joining a large incident
+    then costs its group's size, not the incident's).
     """
+    head2, nxt2, _tail2, cnt2 = multi
     ra = _find(parent, a)
     rb = _find(parent, b)
     if ra == rb:
@@ -248,13 +251,13 @@ def _try_union(  # type: ignore[no-untyped-def]
     if size[ra] < size[rb]:
         ra, rb = rb, ra
     lookups = 0
-    k = rb
-    while k != -1 and lookups <= size[ra]:
+    k = head2[rb]
+    while k != -1 and lookups <= cnt2[ra]:
         g = group[k]
         lookups += gstart[g + 1] - gstart[g]
-        k = nxt[k]
-    if lookups <= size[ra]:
-        k = rb
+        k = nxt2[k]
+    if lookups <= cnt2[ra]:
+        k = head2[rb]
         while k != -1:
             g = group[k]
             for p in range(gstart[g], gstart[g + 1]):
@@ -263,23 +266,54 @@ def _try_union(  # type: ignore[no-untyped-def]
                 # may be in another thread's hands)
                 if x != k and comp[x] == comp[k] and _find(parent, x) == ra:
                     return False
-            k = nxt[k]
+            k = nxt2[k]
     else:
         # mark the larger incident's groups, scan the smaller one's
-        k = ra
+        k = head2[ra]
         while k != -1:
             mark[group[k]] = stamp
-            k = nxt[k]
-        k = rb
+            k = nxt2[k]
+        k = head2[rb]
         while k != -1:
             if mark[group[k]] == stamp:
                 return False
-            k = nxt[k]
+            k = nxt2[k]
+    _merge(parent, size, nxt, tail, multi, ra, rb)
+    return True
+
+
+@njit(inline="always", cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _merge(parent, size, nxt, tail, multi, ra, rb):  # type: ignore[no-untyped-def]
+    """Incident ``rb`` joins incident ``ra`` (both roots): parent, size, member lists."""
+    head2, nxt2, tail2, cnt2 = multi
     parent[rb] = ra
     size[ra] += size[rb]
     nxt[tail[ra]] = rb
     tail[ra] = tail[rb]
-    return True
+    if head2[rb] != -1:
+        if head2[ra] == -1:
+            head2[ra] = head2[rb]
+        else:
+            nxt2[tail2[ra]] = head2[rb]
+        tail2[ra] = tail2[rb]
+        cnt2[ra] += cnt2[rb]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _multi_lists(group, gstart):  # type: ignore[no-untyped-def]
+    """Per incident (every record alone at first), the list of its records whose report
+    group has other records: ``(head, next, tail, count)``, head -1 for none."""
+    n = len(group)
+    head2 = np.full(n, -1, dtype=np.int64)
+    nxt2 = np.full(n, -1, dtype=np.int64)
+    tail2 = np.arange(n, dtype=np.int64)
+    cnt2 = np.zeros(n, dtype=np.int64)
+    for k in range(n):
+        g = group[k]
+        if gstart[g + 1] - gstart[g] > 1:
+            head2[k] = k
+            cnt2[k] = 1
+    return head2, nxt2, tail2, cnt2
 
 
 @njit(inline="always", cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -295,7 +329,7 @@ def _linked(i, j, rf, group, cat, compat, link_tol_m, time_tol_s):  # type: igno
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _try_union_complete(  # type: ignore[no-untyped-def]
-    parent, size, nxt, tail, a, b, rf, group, cat, compat, link_tol_m, time_tol_s
+    parent, size, nxt, tail, a, b, rf, group, cat, compat, link_tol_m, time_tol_s, multi
 ):
     """Merge the incidents of ``a`` and ``b`` only if every member of one is linked to
     every member of the other (complete linkage: no chain)."""
@@ -313,10 +347,7 @@ def _try_union_complete(  # type: ignore[no-untyped-def]
         u = nxt[u]
     if size[ra] < size[rb]:
         ra, rb = rb, ra
-    parent[rb] = ra
-    size[ra] += size[rb]
-    nxt[tail[ra]] = rb
-    tail[ra] = tail[rb]
+    _merge(parent, size, nxt, tail, multi, ra, rb)
     return True
 
 
@@ -396,25 +427,47 @@ def union_phases(  # type: ignore[no-untyped-def]
     # only grow, so it keeps refusing, and the record's other links to it are skipped
     # without rescanning (a day-level ACLED record may reach a thousand pixels of one fire)
     refused = np.full(parent.shape[0], -1, dtype=np.int64)
+    # this call's own lists (it touches only the records of its components)
+    multi = _multi_lists(group, gstart)
+    longest = 0
+    for comp in range(c0, c1):
+        longest = max(longest, cstart[comp + 1] - cstart[comp])
+    # the component's links with one coarse end (phases 2) and with two (phase 3), in
+    # their best-first order: the later phases pass over those only
+    mixed = np.empty(longest, dtype=np.int64)
+    both = np.empty(longest, dtype=np.int64)
     for comp in range(c0, c1):
         s, e = cstart[comp], cstart[comp + 1]
+        n_mixed = 0
+        n_both = 0
         for k in range(s, e):
             a, b = ii[k], jj[k]
             if not coarse[a] and not coarse[b]:
                 stamp += 1
-                _try_union(parent, size, nxt, tail, group, mark, stamp, a, b, gstart, gmem, rcomp)
+                _try_union(
+                    parent, size, nxt, tail, group, mark, stamp, a, b, gstart, gmem, rcomp, multi
+                )
+            elif coarse[a] and coarse[b]:
+                both[n_both] = k
+                n_both += 1
+            else:
+                mixed[n_mixed] = k
+                n_mixed += 1
         # a record with ``prefer`` tries incidents of two or more precise records first
+        # (their sizes as phase 1 left them)
         for pref in range(1, -1, -1):
             if pref:
-                for k in range(s, e):
+                for q in range(n_mixed):
+                    k = mixed[q]
                     a, b = ii[k], jj[k]
                     c = a if coarse[a] else b
                     p = b if coarse[a] else a
                     strong[k] = not prefer[c] or size[_find(parent, p)] >= 2
-            for k in range(s, e):
-                a, b = ii[k], jj[k]
-                if coarse[a] == coarse[b] or (pref and not strong[k]):
+            for q in range(n_mixed):
+                k = mixed[q]
+                if pref and not strong[k]:
                     continue
+                a, b = ii[k], jj[k]
                 c = a if coarse[a] else b
                 p = b if coarse[a] else a
                 if attached[c]:
@@ -423,17 +476,30 @@ def union_phases(  # type: ignore[no-untyped-def]
                     continue
                 stamp += 1
                 if _try_union(
-                    parent, size, nxt, tail, group, mark, stamp, c, p, gstart, gmem, rcomp
+                    parent, size, nxt, tail, group, mark, stamp, c, p, gstart, gmem, rcomp, multi
                 ):
                     attached[c] = True
                 else:
                     refused[c] = p
-        for k in range(s, e):
+        for q in range(n_both):
+            k = both[q]
             a, b = ii[k], jj[k]
-            if not (coarse[a] and coarse[b]) or attached[a] or attached[b]:
+            if attached[a] or attached[b]:
                 continue
             _try_union_complete(
-                parent, size, nxt, tail, a, b, rf, group, cat, compat, link_tol_m, time_tol_s
+                parent,
+                size,
+                nxt,
+                tail,
+                a,
+                b,
+                rf,
+                group,
+                cat,
+                compat,
+                link_tol_m,
+                time_tol_s,
+                multi,
             )
     return stamp
 
