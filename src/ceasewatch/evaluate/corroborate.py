@@ -433,7 +433,7 @@ def _links(
     base = float(mid.min())
     mid_rel = mid - base
     tkey = np.floor(mid_rel).astype(np.int64)
-    r_cls = np.searchsorted(np.array([5_000.0]), rec.r, side="left")
+    r_cls = np.searchsorted(np.array([1_000.0, 5_000.0]), rec.r, side="left")
     t_cls = np.searchsorted(np.array([1.5 * 86_400.0]), rec.hi - rec.lo, side="left")
     cls = (r_cls * 2 + t_cls) * 2
     # a dense class is split in time, so that a fire pixel's search is not sized by the
