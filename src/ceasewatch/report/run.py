@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ceasewatch.agreement.geometry import ZoneModel
 from ceasewatch.agreement.model import Agreement
 from ceasewatch.errors import CeasewatchError
 from ceasewatch.evaluate.coverage import coverage_table, report_day_of, sector_day_coverage
+from ceasewatch.evaluate.rules import index_in_strings
 from ceasewatch.evaluate.run import applicable_version, evaluate_as_of, load_agreements
 from ceasewatch.normalize import schema
 from ceasewatch.report.daily import (
@@ -57,8 +59,11 @@ def _events_with_sectors(
     """Events of the period with the sector of their location (as of ``as_of``)."""
     events = store.events(since=since, until=until, columns=_EVENT_COLS, as_of=as_of)
     if as_of is None:
-        ev = store.event_eval()[[schema.EVENT_ID, schema.SECTOR]]
-        return events.merge(ev, on=schema.EVENT_ID, how="left")
+        ev = store.event_eval(columns=[schema.EVENT_ID, schema.SECTOR])
+        at = index_in_strings(events[schema.EVENT_ID], ev[schema.EVENT_ID])
+        sector = np.full(len(events), None, dtype=object)
+        sector[at >= 0] = ev[schema.SECTOR].to_numpy(dtype=object)[at[at >= 0]]
+        return events.assign(**{schema.SECTOR: sector})
     return events
 
 

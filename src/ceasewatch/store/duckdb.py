@@ -477,8 +477,10 @@ class DuckDBStore(PortableQueries):
         finally:
             self.con.unregister("_ev")
 
-    def event_eval(self) -> pd.DataFrame:
-        return self._df("SELECT * FROM event_eval")
+    def event_eval(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The stored zones of the events (``columns`` only, when given)."""
+        cols = "*" if columns is None else ", ".join(_eval_columns(columns))
+        return self._df(f"SELECT {cols} FROM event_eval")
 
     def replace_incidents(
         self, event_ids: pd.Series, incidents: pd.DataFrame, members: pd.DataFrame
@@ -582,6 +584,24 @@ class DuckDBStore(PortableQueries):
             "WHERE (? IS NULL OR changed_at <= ?) GROUP BY violation_id",
             [as_of, as_of],
         )
+
+
+def _eval_columns(columns: list[str]) -> list[str]:
+    """``columns`` checked against the ``event_eval`` table's (they go into SQL)."""
+    known = (
+        "event_id",
+        "content_sha",
+        "agreement_version",
+        "distance_to_line_km",
+        "side",
+        "zone",
+        "sector",
+    )
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        msg = f"event_eval has no column {', '.join(map(repr, unknown))}"
+        raise ValueError(msg)
+    return columns
 
 
 def open_store(location: str | Path, *, read_only: bool = False) -> DuckDBStore:

@@ -796,8 +796,18 @@ class PostGISStore(PortableQueries):
             self.lock("evaluate")
             self._upsert("event_eval", frame, cols, ["event_id"])
 
-    def event_eval(self) -> pd.DataFrame:
-        return self._df(f"SELECT {self._select('event_eval')} FROM event_eval ORDER BY event_id")
+    def event_eval(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """As :meth:`DuckDBStore.event_eval`."""
+        if columns is None:
+            cols = self._select("event_eval")
+        else:
+            known = self.columns("event_eval")
+            unknown = [c for c in columns if c not in known]
+            if unknown:
+                msg = f"event_eval has no column {', '.join(map(repr, unknown))}"
+                raise ValueError(msg)
+            cols = ", ".join(f'"{c}"' for c in columns)
+        return self._df(f"SELECT {cols} FROM event_eval ORDER BY event_id")
 
     def _select(self, table: str, alias: str = "") -> str:
         prefix = f"{alias}." if alias else ""
