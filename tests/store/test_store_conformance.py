@@ -242,6 +242,18 @@ def test_evaluation_results(st: AnyStore) -> None:
     )
     assert st.incidents()["incident_id"].tolist() == ["I1"]
     assert sorted(st.incident_members()["incident_id"]) == ["I1", "I1"]
+    # replacing e1 and e2 with members for e1 only: e1 stays (unchanged), e2 leaves
+    st.replace_incidents(
+        pd.Series(["e1", "e2"]),
+        _incidents(["I1"]),
+        pd.DataFrame({"event_id": ["e1"], "incident_id": ["I1"]}),
+    )
+    assert st.incident_members()[["event_id", "incident_id"]].values.tolist() == [["e1", "I1"]]
+    st.replace_incidents(
+        pd.Series(["e2"]),
+        _incidents(["I1"]),
+        pd.DataFrame({"event_id": ["e2"], "incident_id": ["I1"]}),
+    )
     st.put_violations(_violations(["V1", "V2"], ["I1", "I2"]), incident_ids=pd.Series(["I1", "I2"]))
     st.put_violations(_violations(["V1"], ["I1"]), incident_ids=pd.Series(["I1"]))
     active = st.violations()
