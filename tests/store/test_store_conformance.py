@@ -705,3 +705,23 @@ def test_percent_in_sql_without_parameters(st: AnyStore) -> None:
     placeholder, on both engines."""
     assert st.con.execute("SELECT 7 % 3").fetchone()[0] == 1
     assert st.con.execute("SELECT 'a%b' LIKE 'a%'").fetchone()[0] is True
+
+
+def test_duckdb_arrow_read_gives_the_frames_of_df(tmp_path: Path) -> None:
+    """The DuckDB store reads large results through Arrow: the frame must be the one
+    ``.df()`` gives, dtypes included (nullable integers and booleans, text with no
+    value as objects)."""
+    from ceasewatch.store.duckdb import DuckDBStore
+
+    st = DuckDBStore(tmp_path / "arrow.duckdb")
+    try:
+        st.con.execute(
+            "CREATE TABLE x AS SELECT * FROM (VALUES "
+            "(1::TINYINT, 3::INTEGER, 4::BIGINT, 'a', NULL::VARCHAR, 1.5::DOUBLE, true, "
+            "TIMESTAMPTZ '2023-06-01 12:00:00+00'), "
+            "(NULL, NULL, 5, NULL, NULL, NULL, NULL, NULL)) t(a, c, d, s, n, g, h, ts)"
+        )
+        for sql in ("SELECT * FROM x", "SELECT * FROM x WHERE d = 4", "SELECT * FROM x LIMIT 0"):
+            pd.testing.assert_frame_equal(st._arrow_df(sql, []), st._df(sql, []))
+    finally:
+        st.close()

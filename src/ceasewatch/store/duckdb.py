@@ -418,7 +418,16 @@ class DuckDBStore(PortableQueries):
         # execute() of its own closes it, as any execute() would
         self.con.execute("SELECT 1").fetchall()
         rel = self.con.sql(sql, params=params)
-        frame = self._df(sql, params) if rel is None else rel.to_arrow_table().to_pandas()
+        if rel is None:  # pragma: no cover - a SELECT always gives a relation
+            return self._df(sql, params)
+        table = rel.to_arrow_table()
+        frame = table.to_pandas()
+        for name, field in zip(table.column_names, table.schema, strict=True):
+            column = table.column(name)
+            if field.type in _NULLABLE and column.null_count:
+                # integers or booleans with a missing value: pandas' nullable dtypes, as
+                # .df() gives them
+                frame[name] = column.to_pandas(types_mapper=_NULLABLE.get)
         for name in frame.columns:
             col = frame[name]
             if isinstance(col.dtype, pd.StringDtype) and not col.notna().any():
@@ -599,6 +608,20 @@ class DuckDBStore(PortableQueries):
             "WHERE (? IS NULL OR changed_at <= ?) GROUP BY violation_id",
             [as_of, as_of],
         )
+
+
+#: Arrow types and the pandas nullable dtype ``.df()`` gives them when a value is missing
+_NULLABLE = {
+    pa.bool_(): pd.BooleanDtype(),
+    pa.int8(): pd.Int8Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(),
+    pa.uint8(): pd.UInt8Dtype(),
+    pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(),
+    pa.uint64(): pd.UInt64Dtype(),
+}
 
 
 def _eval_columns(columns: list[str]) -> list[str]:
