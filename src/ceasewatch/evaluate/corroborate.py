@@ -761,13 +761,21 @@ def _first_rows(
     return out
 
 
-def _take(values: Any, at: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
-    """``values[at]`` with None where ``at`` is -1."""
-    arr = np.asarray(values, dtype=object)
+def _take(values: pd.Series, at: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
+    """``values[at]`` (positions) as objects, None where ``at`` is -1 (only the rows
+    taken become Python objects)."""
     out = np.full(len(at), None, dtype=object)
     ok = at >= 0
-    out[ok] = arr[at[ok]]
+    out[ok] = values.iloc[at[ok]].to_numpy(dtype=object)
     return out
+
+
+def _lookup(values: pd.Series, table: dict[str, int], missing: float) -> npt.NDArray[np.float64]:
+    """``table[value]`` of each value (``missing`` for a value not in it, or none),
+    looked up once per distinct value."""
+    codes, uniques = pd.factorize(values)
+    per = np.array([float(table.get(str(u), missing)) for u in uniques] + [missing])
+    return per[np.where(codes < 0, len(uniques), codes)]
 
 
 def summarise_incidents(
@@ -832,11 +840,10 @@ def summarise_incidents(
         tie_text=events[schema.EVENT_ID].to_numpy(dtype=object),
     )
     category = events[schema.CATEGORY]
-    prio = category.map(schema.CATEGORY_PRIORITY).fillna(0).to_numpy(dtype=float)
+    prio = _lookup(category, schema.CATEGORY_PRIORITY, 0.0)
     top_cat = _first_rows(key, n, [-prio], valid=category.notna().to_numpy(dtype=bool))
     weapon = events[schema.WEAPON_CLASS]
-    rank = weapon.map({c: i for i, c in enumerate(schema.WEAPON_CLASSES)}).fillna(-1)
-    rank_f = rank.to_numpy(dtype=float)
+    rank_f = _lookup(weapon, {c: i for i, c in enumerate(schema.WEAPON_CLASSES)}, -1.0)
     heavy = _first_rows(key, n, [-rank_f], valid=rank_f >= 0)
     location = events[schema.LOCATION_NAME]
     place = _first_rows(key, n, [geo], valid=location.notna().to_numpy(dtype=bool))
