@@ -22,7 +22,7 @@ import pyarrow as pa
 from ceasewatch import __version__
 from ceasewatch.errors import StoreError
 from ceasewatch.normalize import schema
-from ceasewatch.store.portable import PortableQueries
+from ceasewatch.store.portable import EVENT_EVAL_COLUMNS, PortableQueries, event_eval_columns
 
 SCHEMA_VERSION = 1
 
@@ -486,16 +486,7 @@ class DuckDBStore(PortableQueries):
     def put_event_eval(self, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        cols = [
-            "event_id",
-            "content_sha",
-            "agreement_version",
-            "distance_to_line_km",
-            "side",
-            "zone",
-            "sector",
-        ]
-        self.con.register("_ev", frame[cols])
+        self.con.register("_ev", frame[list(EVENT_EVAL_COLUMNS)])
         try:
             self.con.execute("INSERT OR REPLACE INTO event_eval SELECT * FROM _ev")
         finally:
@@ -503,8 +494,7 @@ class DuckDBStore(PortableQueries):
 
     def event_eval(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The stored zones of the events (``columns`` only, when given)."""
-        cols = "*" if columns is None else ", ".join(_eval_columns(columns))
-        return self._df(f"SELECT {cols} FROM event_eval")
+        return self._df(f"SELECT {', '.join(event_eval_columns(columns))} FROM event_eval")
 
     def replace_incidents(
         self, event_ids: pd.Series, incidents: pd.DataFrame, members: pd.DataFrame
@@ -622,24 +612,6 @@ _NULLABLE = {
     pa.uint32(): pd.UInt32Dtype(),
     pa.uint64(): pd.UInt64Dtype(),
 }
-
-
-def _eval_columns(columns: list[str]) -> list[str]:
-    """``columns`` checked against the ``event_eval`` table's (they go into SQL)."""
-    known = (
-        "event_id",
-        "content_sha",
-        "agreement_version",
-        "distance_to_line_km",
-        "side",
-        "zone",
-        "sector",
-    )
-    unknown = [c for c in columns if c not in known]
-    if unknown:
-        msg = f"event_eval has no column {', '.join(map(repr, unknown))}"
-        raise ValueError(msg)
-    return columns
 
 
 def open_store(location: str | Path, *, read_only: bool = False) -> DuckDBStore:

@@ -12,6 +12,29 @@ import pandas as pd
 
 from ceasewatch.errors import NotFoundError
 
+#: the columns of the ``event_eval`` table (each event's zones), in table order
+EVENT_EVAL_COLUMNS = (
+    "event_id",
+    "content_sha",
+    "agreement_version",
+    "distance_to_line_km",
+    "side",
+    "zone",
+    "sector",
+)
+
+
+def event_eval_columns(columns: list[str] | None) -> list[str]:
+    """``columns`` checked against the ``event_eval`` table's (they go into SQL); all of
+    them for None."""
+    if columns is None:
+        return list(EVENT_EVAL_COLUMNS)
+    unknown = [c for c in columns if c not in EVENT_EVAL_COLUMNS]
+    if unknown:
+        msg = f"event_eval has no column {', '.join(map(repr, unknown))}"
+        raise ValueError(msg)
+    return list(columns)
+
 
 class PortableQueries:
     """Mixed into :class:`~ceasewatch.store.duckdb.DuckDBStore` and

@@ -46,7 +46,7 @@ from psycopg import sql as pgsql
 from ceasewatch import __version__
 from ceasewatch.errors import StoreError
 from ceasewatch.normalize import schema
-from ceasewatch.store.portable import PortableQueries
+from ceasewatch.store.portable import EVENT_EVAL_COLUMNS, PortableQueries, event_eval_columns
 
 SCHEMES = ("postgresql://", "postgres://")
 
@@ -783,30 +783,13 @@ class PostGISStore(PortableQueries):
     def put_event_eval(self, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        cols = [
-            "event_id",
-            "content_sha",
-            "agreement_version",
-            "distance_to_line_km",
-            "side",
-            "zone",
-            "sector",
-        ]
         with self.transaction():
             self.lock("evaluate")
-            self._upsert("event_eval", frame, cols, ["event_id"])
+            self._upsert("event_eval", frame, list(EVENT_EVAL_COLUMNS), ["event_id"])
 
     def event_eval(self, columns: list[str] | None = None) -> pd.DataFrame:
         """As :meth:`DuckDBStore.event_eval`."""
-        if columns is None:
-            cols = self._select("event_eval")
-        else:
-            known = self.columns("event_eval")
-            unknown = [c for c in columns if c not in known]
-            if unknown:
-                msg = f"event_eval has no column {', '.join(map(repr, unknown))}"
-                raise ValueError(msg)
-            cols = ", ".join(f'"{c}"' for c in columns)
+        cols = ", ".join(f'"{c}"' for c in event_eval_columns(columns))
         return self._df(f"SELECT {cols} FROM event_eval ORDER BY event_id")
 
     def _select(self, table: str, alias: str = "") -> str:
