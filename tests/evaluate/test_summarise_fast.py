@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import make_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -230,3 +231,41 @@ def test_join_unique_equals_the_python_join(rows: list[tuple[str, str | None]]) 
     want = reference_join_unique(frame, "k", "v")
     assert got.index.tolist() == want.index.tolist()
     assert got.tolist() == want.tolist()
+
+
+def test_summary_of_numeric_ids_equals_the_pandas_group_by() -> None:
+    """Ids that are not text (numbers) are grouped and tie-broken as pandas sorts them."""
+    events = make_events(
+        5, **{schema.EVENT_ID: [10, 2, 33, 2, 5], schema.SOURCE: ["a", "b", "a", "c", "b"]}
+    )
+    ids = pd.Series([7, 11, 7, 3, 11])
+    pd.testing.assert_frame_equal(
+        _missing_as_none(summarise_incidents(events, ids)),
+        _missing_as_none(reference_summary(events, ids)),
+        check_dtype=False,  # the ids come back as objects: same values
+    )
+
+
+def test_summary_takes_each_column_first_present_value_as_group_by_first() -> None:
+    """A member without a time or a precision: each column's first present value, as
+    the pandas group-by ``first()`` gives them."""
+    events = make_events(
+        4,
+        **{
+            schema.OCCURRED_AT: ["2023-06-01T12:00Z", None, "2023-06-01T13:00Z", None],
+            schema.TIME_PRECISION: [None, "hour", "minute", "day"],
+        },
+    )
+    ids = pd.Series(["Ia", "Ia", "Ib", "Ib"])
+    pd.testing.assert_frame_equal(
+        _missing_as_none(summarise_incidents(events, ids)),
+        _missing_as_none(reference_summary(events, ids)),
+    )
+
+
+def test_summary_refuses_a_missing_incident_id_or_source() -> None:
+    events = make_events(3, **{schema.SOURCE: ["a", None, "b"]})
+    with pytest.raises(ValueError, match="source: 1 missing value"):
+        summarise_incidents(events, pd.Series(["Ia", "Ia", "Ib"]))
+    with pytest.raises(ValueError, match="incident_id: 1 missing value"):
+        summarise_incidents(make_events(2), pd.Series(["Ia", None]))

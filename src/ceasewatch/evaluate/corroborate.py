@@ -698,24 +698,33 @@ def _from_ecef(
     return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
 
 
-def _sorted_codes(values: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+def _sorted_codes(values: Any, name: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
     """``pandas.factorize(values, sort=True)`` without sorting every value: the distinct
-    values are found by hashing, then only they are sorted (as text, by Arrow)."""
+    values are found by hashing, then only they are sorted (text by Arrow). Every value
+    must be present (a missing ``name`` is an error, not a group)."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    if len(codes) and int(codes.min()) < 0:
+        msg = f"{name}: {int((codes < 0).sum())} missing value(s); every event needs one"
+        raise ValueError(msg)
     uniq = np.asarray(uniques, dtype=object)
     if len(uniq) < 2:
         return codes.astype(np.int64), uniq
-    order = np.asarray(pc.sort_indices(pa.array(uniq, type=pa.large_string())), dtype=np.int64)
+    if pd.api.types.infer_dtype(uniq, skipna=False) == "string":
+        order = np.asarray(pc.sort_indices(pa.array(uniq, type=pa.large_string())), np.int64)
+    else:  # numbers or mixed values: the order pandas gives them
+        order = np.argsort(pd.factorize(uniq, sort=True)[0], kind="stable")
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order), dtype=np.int64)
     return rank[codes], uniq[order]
 
 
 def _text_rank(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-    """Dense rank of text values (equal values share a rank)."""
-    return np.asarray(
-        pc.rank(pa.array(values, type=pa.large_string()), tiebreaker="dense"), dtype=np.int64
-    )
+    """Dense rank of the values (equal values share a rank): text by Arrow, anything
+    else as pandas sorts it."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        arr = pa.array(values, type=pa.large_string())
+        return np.asarray(pc.rank(arr, tiebreaker="dense"), dtype=np.int64)
+    return np.asarray(pd.factorize(values, sort=True)[0], dtype=np.int64)
 
 
 def _first_rows(
@@ -794,7 +803,7 @@ def summarise_incidents(
     """
     if events.empty:
         return pd.DataFrame(columns=[schema.INCIDENT_ID])
-    key, inc = _sorted_codes(incident_id)
+    key, inc = _sorted_codes(incident_id, schema.INCIDENT_ID)
     n = len(inc)
     lon = events[schema.LON].to_numpy(dtype=float)
     lat = events[schema.LAT].to_numpy(dtype=float)
@@ -811,7 +820,7 @@ def summarise_incidents(
         events[schema.TIME_PRECISION].to_numpy(dtype=object),
         events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
     )
-    src_codes, src_names = _sorted_codes(events[schema.SOURCE])
+    src_codes, src_names = _sorted_codes(events[schema.SOURCE], schema.SOURCE)
     weight = vocab.admiralty_weight(
         events[schema.RELIABILITY].to_numpy(dtype=object),
         events[schema.CREDIBILITY].to_numpy(dtype=np.int64),
@@ -832,12 +841,16 @@ def summarise_incidents(
     ix, iy = _from_ecef(mx, my, mz) if crs is None else to_wgs84(mx, my, crs)
 
     occurred = events[schema.OCCURRED_AT]
-    best_time = _first_rows(
-        key,
-        n,
-        [hi - lo],
-        valid=occurred.notna().to_numpy(dtype=bool),
-        tie_text=events[schema.EVENT_ID].to_numpy(dtype=object),
+    event_ids = events[schema.EVENT_ID].to_numpy(dtype=object)
+    has_time = occurred.notna().to_numpy(dtype=bool)
+    best_time = _first_rows(key, n, [hi - lo], valid=has_time, tie_text=event_ids)
+    # the precision of that member; like group-by first(), each column's first value that
+    # is present (the same member whenever both are, as the store has them)
+    has_precision = events[schema.TIME_PRECISION].notna().to_numpy(dtype=bool)
+    best_precision = (
+        best_time
+        if bool(has_time.all() and has_precision.all())
+        else _first_rows(key, n, [hi - lo], valid=has_precision, tie_text=event_ids)
     )
     category = events[schema.CATEGORY]
     prio = _lookup(category, schema.CATEGORY_PRIORITY, 0.0)
@@ -865,7 +878,7 @@ def summarise_incidents(
         {
             schema.INCIDENT_ID: inc,
             schema.OCCURRED_AT: occurred.array.take(best_time, allow_fill=True),
-            schema.TIME_PRECISION: _take(events[schema.TIME_PRECISION], best_time),
+            schema.TIME_PRECISION: _take(events[schema.TIME_PRECISION], best_precision),
             schema.LON: ix,
             schema.LAT: iy,
             schema.GEO_PRECISION_M: g["_geo"].min().to_numpy(),
