@@ -721,7 +721,13 @@ def test_duckdb_arrow_read_gives_the_frames_of_df(tmp_path: Path) -> None:
             "TIMESTAMPTZ '2023-06-01 12:00:00+00'), "
             "(NULL, NULL, 5, NULL, NULL, NULL, NULL, NULL)) t(a, c, d, s, n, g, h, ts)"
         )
-        for sql in ("SELECT * FROM x", "SELECT * FROM x WHERE d = 4", "SELECT * FROM x LIMIT 0"):
+        for sql in (
+            "SELECT * FROM x",
+            "SELECT * FROM x WHERE d = 4",
+            "SELECT * FROM x LIMIT 0",
+            # types Arrow converts otherwise: the .df() read is used
+            "SELECT *, DATE '2023-06-01' AS day, 1.5::DECIMAL(4, 1) AS dec FROM x",
+        ):
             pd.testing.assert_frame_equal(st._arrow_df(sql, []), st._df(sql, []))
     finally:
         st.close()

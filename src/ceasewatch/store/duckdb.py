@@ -421,6 +421,9 @@ class DuckDBStore(PortableQueries):
         if rel is None:  # pragma: no cover - a SELECT always gives a relation
             return self._df(sql, params)
         table = rel.to_arrow_table()
+        if not all(_same_as_df(f.type) for f in table.schema):
+            # a type whose conversion differs from .df()'s (dates, decimals, …)
+            return self._df(sql, params)
         frame = table.to_pandas()
         for name, field in zip(table.column_names, table.schema, strict=True):
             column = table.column(name)
@@ -598,6 +601,20 @@ class DuckDBStore(PortableQueries):
             "WHERE (? IS NULL OR changed_at <= ?) GROUP BY violation_id",
             [as_of, as_of],
         )
+
+
+def _same_as_df(t: pa.DataType) -> bool:
+    """Whether Arrow's ``to_pandas`` of type ``t`` gives what DuckDB's ``.df()`` gives
+    (with the nullable dtypes below): numbers, booleans, text, UTC timestamps."""
+    return bool(
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or (pa.types.is_timestamp(t) and t.tz is not None)
+    )
 
 
 #: Arrow types and the pandas nullable dtype ``.df()`` gives them when a value is missing
