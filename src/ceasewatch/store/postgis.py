@@ -802,13 +802,26 @@ class PostGISStore(PortableQueries):
         raw = self.con.raw
         with self.transaction():
             self.lock("evaluate")
+            # as DuckDBStore.replace_incidents: only rows that change are written (an
+            # event that left every incident is deleted, one that moved or is new upserted)
             ids = pd.DataFrame({"event_id": event_ids.astype(str).to_numpy(dtype=object)})
             staged = self._stage("incident_members", ids, ["event_id"])
-            raw.execute(
-                f'DELETE FROM incident_members WHERE event_id IN (SELECT event_id FROM "{staged}")'
+            pairs = ["event_id", "incident_id"]
+            new = self._stage(
+                "incident_members",
+                members if not members.empty else pd.DataFrame(columns=pairs),
+                pairs,
             )
-            if not members.empty:
-                self._upsert("incident_members", members, ["event_id", "incident_id"], ["event_id"])
+            raw.execute(
+                "DELETE FROM incident_members WHERE event_id IN "
+                f'(SELECT event_id FROM "{staged}" EXCEPT SELECT event_id FROM "{new}")'
+            )
+            raw.execute(
+                "INSERT INTO incident_members (event_id, incident_id) "
+                f'SELECT event_id, incident_id FROM "{new}" ON CONFLICT (event_id) '
+                "DO UPDATE SET incident_id = excluded.incident_id "
+                "WHERE incident_members.incident_id IS DISTINCT FROM excluded.incident_id"
+            )
             if not incidents.empty:
                 self._upsert("incidents", incidents, list(incidents.columns), ["incident_id"])
             raw.execute(
