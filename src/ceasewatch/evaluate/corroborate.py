@@ -433,7 +433,13 @@ def _links(
     base = float(mid.min())
     mid_rel = mid - base
     tkey = np.floor(mid_rel).astype(np.int64)
-    r_cls = np.searchsorted(np.array([1_000.0, 5_000.0]), rec.r, side="left")
+    # location classes: up to 5 km, coarser; records up to 1 km get a class of their own
+    # when they are nearly all of those up to 5 km (fire pixels among a few town-level
+    # records, whose reach would otherwise size every pixel's cells): with more of the
+    # coarser ones, the extra class pairs cost more than the finer cells save
+    upto_5km = int((rec.r <= 5_000.0).sum())
+    edges = [1_000.0, 5_000.0] if (rec.r <= 1_000.0).sum() >= 0.9 * upto_5km else [5_000.0]
+    r_cls = np.searchsorted(np.array(edges), rec.r, side="left")
     t_cls = np.searchsorted(np.array([1.5 * 86_400.0]), rec.hi - rec.lo, side="left")
     cls = (r_cls * 2 + t_cls) * 2
     # a dense class is split in time, so that a fire pixel's search is not sized by the
