@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 
 from ceasewatch.demo import run_demo
 from ceasewatch.serve import ServeSettings, create_app
+from ceasewatch.serve.context import ServeContext
 from ceasewatch.store import auth
 from ceasewatch.store.duckdb import open_store
 
@@ -95,6 +96,11 @@ def copy_demo_to(demo: DemoStore, location: str) -> None:
             target.close()
     finally:
         source.close()
+
+
+def ctx_of(client: TestClient) -> ServeContext:
+    """The serving context of a test client's app."""
+    return client.app.state.ctx  # type: ignore[attr-defined,no-any-return]
 
 
 def headers_for(demo: DemoStore, who: str) -> dict[str, str]:

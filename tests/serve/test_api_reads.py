@@ -16,12 +16,11 @@ from fastapi.testclient import TestClient
 from serve_helpers import (  # noqa: F401  (pytest fixtures)
     DemoStore,
     client,
+    ctx_of,
     demo_store,
     headers_for,
     shared_client,
 )
-
-from ceasewatch.serve.context import ServeContext
 
 
 def _get(client: TestClient, demo: DemoStore, url: str, who: str = "observer") -> Any:
@@ -44,12 +43,8 @@ def _all(client: TestClient, demo: DemoStore, url: str, limit: int = 1000) -> li
             return feats
 
 
-def _ctx(client: TestClient) -> ServeContext:
-    return client.app.state.ctx  # type: ignore[attr-defined]
-
-
 def _frame(client: TestClient, sql: str) -> pd.DataFrame:
-    return _ctx(client).reader().execute(sql).df()
+    return ctx_of(client).reader().execute(sql).df()
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from serve_helpers import (  # noqa: F401  (pytest fixtures)
     DemoStore,
     client,
+    ctx_of,
     demo_store,
     headers_for,
 )
@@ -24,12 +25,8 @@ from ceasewatch.serve.review import TRANSITIONS, IncidentDecision, apply_inciden
 from ceasewatch.store.audit import audit_entries, verify_chain
 
 
-def _ctx(client: TestClient) -> ServeContext:
-    return client.app.state.ctx  # type: ignore[attr-defined]
-
-
 def _audit(client: TestClient) -> list[Any]:
-    return audit_entries(_ctx(client).store_reader(), limit=1000)
+    return audit_entries(ctx_of(client).store_reader(), limit=1000)
 
 
 def _obs(**over: Any) -> dict[str, Any]:
@@ -68,7 +65,7 @@ def test_field_report_is_validated_stored_as_a_batch_and_audited(
     assert r.status_code == 201, r.text
     out = r.json()
     assert out["loaded"] == 2 and not out["duplicate"]
-    con = _ctx(client).reader()
+    con = ctx_of(client).reader()
     batch = con.execute(
         "SELECT source, file_name, status, rows_loaded FROM batches WHERE batch_id = ?",
         [out["batch_id"]],
@@ -97,7 +94,7 @@ def test_field_report_is_validated_stored_as_a_batch_and_audited(
 def test_bad_field_report_is_refused_with_every_reason(
     client: TestClient, demo_store: DemoStore
 ) -> None:
-    n_before = _ctx(client).reader().execute("SELECT count(*) FROM events").fetchone()
+    n_before = ctx_of(client).reader().execute("SELECT count(*) FROM events").fetchone()
     body = {
         "observations": [
             _obs(),
@@ -117,7 +114,7 @@ def test_bad_field_report_is_refused_with_every_reason(
     assert "offset" in reasons[2]
     assert "kind 'laser'" in reasons[3]
     assert "duplicate" in reasons[4]
-    assert _ctx(client).reader().execute("SELECT count(*) FROM events").fetchone() == n_before
+    assert ctx_of(client).reader().execute("SELECT count(*) FROM events").fetchone() == n_before
 
 
 @pytest.mark.parametrize(
@@ -153,7 +150,7 @@ STATUSES = ("detected", "under_review", "confirmed", "dismissed")
 
 def _violation_ids(client: TestClient, n: int) -> list[str]:
     rows = (
-        _ctx(client)
+        ctx_of(client)
         .reader()
         .execute(
             "SELECT violation_id FROM violations WHERE active ORDER BY violation_id LIMIT ?", [n]
@@ -243,14 +240,14 @@ def test_status_history_and_audit(client: TestClient, demo_store: DemoStore) -> 
         {"comment": "looking", "from": "detected", "to": "under_review"},
         {"comment": "two sources", "from": "under_review", "to": "confirmed"},
     ]
-    assert verify_chain(_ctx(client).store_reader()).ok
+    assert verify_chain(ctx_of(client).store_reader()).ok
 
 
 # --- split / merge ------------------------------------------------------------------
 
 
 def _multi(client: TestClient) -> tuple[str, list[str]]:
-    con = _ctx(client).reader()
+    con = ctx_of(client).reader()
     row = con.execute(
         "SELECT incident_id FROM incident_members GROUP BY incident_id HAVING count(*) >= 3 "
         "ORDER BY incident_id LIMIT 1"
@@ -288,7 +285,7 @@ def test_split_and_merge_are_recorded_validated_and_audited(
         assert bad.status_code == 422 and needle in bad.json()["error"]["message"]
     ids = [
         r[0]
-        for r in _ctx(client)
+        for r in ctx_of(client)
         .reader()
         .execute(
             "SELECT incident_id FROM incidents WHERE incident_id <> ? ORDER BY 1 LIMIT 2", [iid]

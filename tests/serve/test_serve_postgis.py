@@ -29,6 +29,7 @@ from serve_helpers import (  # noqa: F401  (pytest fixtures)
     DemoStore,
     ServerThread,
     copy_demo_to,
+    ctx_of,
     demo_store,
     headers_for,
     make_client,
@@ -91,12 +92,8 @@ def fresh_pair(demo_store: DemoStore, tmp_path: Path) -> Iterator[tuple[TestClie
             yield duck, pg
 
 
-def _ctx(client: TestClient) -> ServeContext:
-    return client.app.state.ctx  # type: ignore[attr-defined]
-
-
 def _url(client: TestClient) -> str:
-    return _ctx(client).store.location
+    return ctx_of(client).store.location
 
 
 # --- reads: the same bytes as on DuckDB ---------------------------------------------------
@@ -188,7 +185,7 @@ def test_detail_reads_are_the_bytes_of_duckdb(
     pair: tuple[TestClient, TestClient], demo_store: DemoStore
 ) -> None:
     duck, pg = pair
-    con = _ctx(pg).reader()
+    con = ctx_of(pg).reader()
     urls = [
         f"/api/incidents/{r[0]}"
         for r in con.execute(
@@ -220,7 +217,9 @@ def _without(features: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]
 
 def test_as_of_equals_duckdb(pair: tuple[TestClient, TestClient], demo_store: DemoStore) -> None:
     duck, pg = pair
-    rows = _ctx(pg).reader().execute("SELECT finished_at FROM batches ORDER BY batch_id").fetchall()
+    rows = (
+        ctx_of(pg).reader().execute("SELECT finished_at FROM batches ORDER BY batch_id").fetchall()
+    )
     assert len(rows) >= 3
     # after the first two ingest batches, before the third
     as_of = rows[1][0].isoformat().replace("+00:00", "Z")
@@ -239,10 +238,10 @@ def test_sql_queries_equal_duckdb_and_the_snapshot(pair: tuple[TestClient, TestC
     """The SQL of serve/queries.py, row for row, on both engines; and PostGIS's snapshot
     answers as its SQL does."""
     duck, pg = pair
-    dcon, pcon = _ctx(duck).reader(), _ctx(pg).reader()
+    dcon, pcon = ctx_of(duck).reader(), ctx_of(pg).reader()
     assert isinstance(pcon, PgConnection) and queries.dialect_of(pcon) == "postgres"
     assert queries.dialect_of(dcon) == "duckdb"
-    snap = _ctx(pg).snapshot()
+    snap = ctx_of(pg).snapshot()
     rng = random.Random(11)
     compared = 0
     for _ in range(40):
@@ -299,7 +298,7 @@ def _post(client: TestClient, demo: DemoStore, url: str, body: Any, who: str) ->
 
 def _same_writes(client: TestClient, demo: DemoStore) -> dict[str, Any]:
     """One sequence of writes through the API; what it answered."""
-    con = _ctx(client).reader()
+    con = ctx_of(client).reader()
     vids = [
         str(r[0])
         for r in con.execute(
@@ -421,7 +420,7 @@ def test_writes_on_postgis_answer_as_on_duckdb_and_verify(
         ("PG-1/2", 1),
     ]
     # the same audit trail, and a chain that verifies (API, library and CLI)
-    ea, eb = (audit_entries(_ctx(c).store_reader(), limit=10_000) for c in (duck, pg))
+    ea, eb = (audit_entries(ctx_of(c).store_reader(), limit=10_000) for c in (duck, pg))
     assert [(e.seq, e.actor, e.action, e.entity) for e in ea] == [
         (e.seq, e.actor, e.action, e.entity) for e in eb
     ]
@@ -464,7 +463,7 @@ def test_user_and_token_flow_on_postgis(
     pg_helpers().cli("user", "revoke", t2["token_id"], "--store", _url(pg))
     pg.get("/api/events?limit=1", headers=admin)
     assert pg.get("/api/me", headers=other).status_code == 401
-    actions = [e.action for e in audit_entries(_ctx(pg).store_reader(), limit=10_000)[-6:]]
+    actions = [e.action for e in audit_entries(ctx_of(pg).store_reader(), limit=10_000)[-6:]]
     assert actions == [
         "user.add",
         "token.issue",
@@ -473,13 +472,13 @@ def test_user_and_token_flow_on_postgis(
         "token.issue",
         "token.revoke",
     ]
-    assert verify_chain(_ctx(pg).store_reader()).ok
+    assert verify_chain(ctx_of(pg).store_reader()).ok
 
 
 def test_each_worker_thread_reads_on_its_own_connection(
     pair: tuple[TestClient, TestClient],
 ) -> None:
-    ctx = _ctx(pair[1])
+    ctx = ctx_of(pair[1])
     seen: dict[str, Any] = {}
 
     def grab(name: str) -> None:
@@ -648,7 +647,7 @@ def test_serve_settings_take_a_postgres_url(pg_demo: str) -> None:
 
     with TestClient(create_app(ServeSettings(store=pg_demo))) as c:
         assert c.get("/api/health").json()["status"] == "ok"
-        assert _ctx(c).is_team_store
+        assert ctx_of(c).is_team_store
     bad = pg_demo.rsplit("/", 1)[0] + "/no_such_database"
     with pytest.raises(StoreError, match="cannot connect"):
         create_app(ServeSettings(store=bad))

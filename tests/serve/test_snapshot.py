@@ -16,23 +16,19 @@ from fastapi.testclient import TestClient
 from serve_helpers import (  # noqa: F401  (pytest fixtures)
     DemoStore,
     client,
+    ctx_of,
     demo_store,
     headers_for,
     shared_client,
 )
 
 from ceasewatch.serve import queries
-from ceasewatch.serve.context import ServeContext
 from ceasewatch.serve.params import EventParams, IncidentParams, ListParams, ViolationParams
 from ceasewatch.serve.snapshot import Segment, Table
 from ceasewatch.store.audit import append_audit
 
 CATEGORIES = ["shelling", "fire_detection", "explosion_observed", "shelling,drone_strike"]
 SOURCES = ["acled", "firms", "field_report", "firms,acled"]
-
-
-def _ctx(client: TestClient) -> ServeContext:
-    return client.app.state.ctx  # type: ignore[attr-defined]
 
 
 def _random_filters(rng: random.Random) -> dict[str, Any]:
@@ -80,7 +76,7 @@ def _sql_pages(fn: Any, con: Any, params: ListParams) -> list[list[tuple[Any, ..
 
 
 def test_snapshot_pages_equal_the_sql_queries(shared_client: TestClient) -> None:
-    ctx = _ctx(shared_client)
+    ctx = ctx_of(shared_client)
     snap = ctx.snapshot()
     con = ctx.reader()
     rng = random.Random(7)
@@ -130,7 +126,7 @@ def test_layered_snapshot_pages_equal_the_sql_queries(
     """The delta path: rows rewritten since the base (dropped from it, held in the delta)
     and a delta compacted into a new base give the SQL's pages, 360 random filter and
     paging combinations."""
-    ctx = _ctx(shared_client)
+    ctx = ctx_of(shared_client)
     snap = ctx.snapshot()
     con = ctx.reader()
     rng = random.Random(11)
@@ -164,7 +160,7 @@ def test_layered_snapshot_pages_equal_the_sql_queries(
 
 
 def test_snapshot_rows_cover_the_store(shared_client: TestClient) -> None:
-    ctx = _ctx(shared_client)
+    ctx = ctx_of(shared_client)
     snap = ctx.snapshot()
     con = ctx.reader()
     n_events = con.execute("SELECT count(DISTINCT event_id) FROM events").fetchone()
@@ -199,7 +195,7 @@ def _observation(report: str, **over: Any) -> dict[str, Any]:
 def test_a_posted_report_is_listed_at_once_by_a_delta(
     client: TestClient, demo_store: DemoStore
 ) -> None:
-    ctx = _ctx(client)
+    ctx = ctx_of(client)
     builds = ctx.snapshots.full_builds
     url = "/api/events?bbox=37.0,47.5,38.0,48.5&source=field_report&limit=1000"
     obs_h = headers_for(demo_store, "observer")
@@ -242,7 +238,7 @@ def test_several_batches_in_one_refresh_give_the_current_versions(
     report) are read by one refresh: each event once, at its latest version."""
     from ceasewatch.serve.submit import SOURCE, _Job, _store_round, event_id_of, validate_report
 
-    ctx = _ctx(client)
+    ctx = ctx_of(client)
     builds = ctx.snapshots.full_builds
     reports = [
         [_observation("MULTI-1"), _observation("MULTI-1", observation_id="2")],
@@ -305,7 +301,7 @@ def test_writes_by_another_connection_are_seen_after_the_poll(
     from serve_helpers import make_client
 
     with make_client(demo_store, tmp_path, snapshot_poll_s=0.0) as c:
-        ctx = _ctx(c)
+        ctx = ctx_of(c)
         vid = str(ctx.snapshot().violations.ids[0])
         # written around the service's write path (as a second connection would)
         with ctx.locked() as store, store.transaction():

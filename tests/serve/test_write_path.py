@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from serve_helpers import (  # noqa: F401  (pytest fixtures)
     DemoStore,
     client,
+    ctx_of,
     demo_store,
     headers_for,
 )
@@ -29,10 +30,6 @@ from ceasewatch.serve.snapshot import EVENTS, Segment, _factorize, _floats
 from ceasewatch.store import audit
 from ceasewatch.store.audit import append_audit, append_audit_many, verify_chain
 from ceasewatch.store.duckdb import DuckDBStore
-
-
-def _ctx(client: TestClient) -> ServeContext:
-    return client.app.state.ctx  # type: ignore[attr-defined]
 
 
 def _obs(report: str, n: int = 2, **over: Any) -> list[dict[str, Any]]:
@@ -92,7 +89,7 @@ def _count_refreshes(ctx: ServeContext, monkeypatch: pytest.MonkeyPatch) -> list
 def test_posted_rows_enter_the_snapshot_without_a_read_back(
     client: TestClient, demo_store: DemoStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _ctx(client)
+    ctx = ctx_of(client)
     ctx.snapshot()
     calls = _count_refreshes(ctx, monkeypatch)
     before = ctx.snapshots.delta_updates
@@ -113,7 +110,7 @@ def test_posted_rows_enter_the_snapshot_without_a_read_back(
 def test_a_new_version_is_read_back_with_its_evaluation(
     client: TestClient, demo_store: DemoStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _ctx(client)
+    ctx = ctx_of(client)
     h = headers_for(demo_store, "monitor")
     assert (
         client.post(
@@ -132,7 +129,7 @@ def test_a_new_version_is_read_back_with_its_evaluation(
 def test_a_rolled_back_round_leaves_the_snapshot_alone(client: TestClient) -> None:
     """A round noted inside a write that then fails shows nothing and does not stop the
     next write from using its rows."""
-    ctx = _ctx(client)
+    ctx = ctx_of(client)
     seq = ctx.snapshot().seq
     records = _obs("RB-1")
     p = submit.prepare_report(records)
@@ -155,7 +152,7 @@ def test_a_rolled_back_round_leaves_the_snapshot_alone(client: TestClient) -> No
 def test_a_round_of_several_reports_is_one_transaction_of_four_statements(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _ctx(client)
+    ctx = ctx_of(client)
     jobs = []
     for k in range(5):
         records = _obs(f"RG-{k}", n=1 + k % 3)
@@ -254,7 +251,7 @@ def test_plain_reports_are_validated_on_the_event_loop(
 def test_validation_in_a_worker_process_answers_as_in_a_thread(
     client: TestClient, demo_store: DemoStore
 ) -> None:
-    ctx = _ctx(client)
+    ctx = ctx_of(client)
     assert ctx.settings.validate_processes >= 1 and ctx.validation_pool is not None
     h = headers_for(demo_store, "monitor")
     bad = _obs("WP-1", n=3)
@@ -277,7 +274,7 @@ def test_validation_in_a_worker_process_answers_as_in_a_thread(
 def test_a_dead_validation_process_is_replaced(
     client: TestClient, demo_store: DemoStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ctx = _ctx(client)
+    ctx = ctx_of(client)
     pool = ctx.validation_pool
     assert pool is not None
     pids = list(pool._processes)
