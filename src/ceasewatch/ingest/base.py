@@ -184,11 +184,13 @@ def text_has_bytes(column: pa.ChunkedArray | pa.Array, mask: np.ndarray) -> bool
     boolean table); scans the Arrow data buffers at once, no Python per value (bytes
     outside a sliced array are scanned too: a false alarm only costs the slow path)."""
     chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    # every byte not in ``mask`` deleted in one C pass: what is left are the hits
+    others = bytes(np.flatnonzero(~np.asarray(mask, dtype=bool)).astype(np.uint8))
     for chunk in chunks:
         if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
             return True
         data = chunk.buffers()[2]
-        if data is not None and mask[np.frombuffer(data, dtype=np.uint8)].any():
+        if data is not None and data.to_pybytes().translate(None, others):
             return True
     return False
 
@@ -234,18 +236,32 @@ def json_object_sql(
         row = con.execute(f"SELECT {checks} FROM {relation}").fetchall()[0]
         assert row is not None
         special = {c for c, hit in zip(text_cols, row, strict=True) if hit}
-    parts = []
+    # pieces of one ``concat``: literal text (adjacent ones merged) or SQL expressions; a
+    # text column known to hold no NULL and nothing to escape is a piece as it is
+    pieces: list[tuple[bool, str]] = []
+
+    def literal(text: str) -> None:
+        if pieces and pieces[-1][0]:
+            pieces[-1] = (True, pieces[-1][1] + text)
+        else:
+            pieces.append((True, text))
+
     for i, c in enumerate(columns):
-        key = _quote_literal(("{" if i == 0 else ",") + '"' + c + '":')
+        literal(("{" if i == 0 else ",") + '"' + c + '":')
         col = "t." + _quote_ident(c)
         if c in text_cols and c not in special:
-            value = f"coalesce('\"' || {col} || '\"', 'null')"
+            if table is not None and table.column(c).null_count == 0:
+                literal('"')
+                pieces.append((False, col))
+                literal('"')
+            else:
+                pieces.append((False, f"coalesce('\"' || {col} || '\"', 'null')"))
         else:
-            value = f"coalesce(to_json({col})::VARCHAR, 'null')"
-        parts.append(f"{key}, {value}")
-    if not parts:
-        return "'{}'"
-    return "concat(" + ", ".join(parts) + ", '}')"
+            pieces.append((False, f"coalesce(to_json({col})::VARCHAR, 'null')"))
+    literal("}" if columns else "{}")
+    if len(pieces) == 1:
+        return _quote_literal(pieces[0][1])
+    return "concat(" + ", ".join(_quote_literal(v) if lit else v for lit, v in pieces) + ")"
 
 
 def bad_rows_frame(bad: list[BadRow]) -> pd.DataFrame:
