@@ -5,6 +5,9 @@ Baselines (same run, same file, no validation, no store):
 - ``pandas.read_csv`` + ``to_datetime`` of the overpass time (what an analyst writes);
 - ``pyarrow.csv.read_csv`` alone (multithreaded parse, the reader's speed limit).
 
+ceasewatch, parse + validate: the FIRMS reader and normaliser alone (every row to a
+canonical event or a quarantine row, raw record built), no store.
+
 ceasewatch: ``ingest_file`` into a DuckDB store file (streamed in blocks, every row
 validated, bad rows quarantined with their line, raw record and content hash kept,
 versioned events stored). The rows loaded must equal the rows the baselines read, and the
@@ -55,9 +58,22 @@ def main() -> None:
         def arrow_baseline() -> int:
             return pacsv.read_csv(path).num_rows
 
+        def parse_validate() -> tuple[int, int]:
+            # the reader and the normaliser without the store: rows to canonical events
+            # and quarantine rows, as ingest_file does per chunk
+            source = get_source("firms")
+            events = quarantined = 0
+            for table, bad in source.read_tables(path):
+                ev, q = source.normalize_table(table)
+                events += ev.num_rows
+                quarantined += len(q) + len(bad)
+            return events, quarantined
+
         store = open_store(Path(tmp) / "b.duckdb")
         df, t_pd, c_pd = clocked(pandas_baseline)
         n_pa, t_pa, c_pa = clocked(arrow_baseline)
+        (n_pv, q_pv), t_pv, c_pv = clocked(parse_validate)
+        assert (n_pv, q_pv) == (args.rows, 0), (n_pv, q_pv)
         result, t_cw, c_cw = clocked(lambda: ingest_file(store, get_source("firms"), path))
         n_base = len(df)
         assert result.loaded == n_base == n_pa == args.rows, (result.loaded, n_base, n_pa)
@@ -81,10 +97,13 @@ def main() -> None:
           f"({t_pd:.2f} s wall, {c_pd:.2f} s CPU)")  # fmt: skip
     print(f"baseline pyarrow.csv.read_csv:        {n_pa / t_pa:>12,.0f} rows/s "
           f"({t_pa:.2f} s wall, {c_pa:.2f} s CPU)")  # fmt: skip
+    print(f"ceasewatch parse + validate (no store): {n_pv / t_pv:>10,.0f} rows/s "
+          f"({t_pv:.2f} s wall, {c_pv:.2f} s CPU)")  # fmt: skip
     print(f"ceasewatch ingest firms (stored):     {rate:>12,.0f} rows/s "
           f"({t_cw:.2f} s wall, {c_cw:.2f} s CPU)")  # fmt: skip
     print(
         f"ingest firms rows={args.rows} throughput={rate:,.0f} rows/s "
+        f"parse_validate={n_pv / t_pv:,.0f} rows/s "
         f"peak_rss={peak_rss_mb():,.0f} MB ratio_to_baseline={t_pd / t_cw:.2f} "
         f"ratio_to_pyarrow={t_pa / t_cw:.2f}"
     )

@@ -188,7 +188,8 @@ def corroborate(
     n = len(events)
     if n == 0:
         return pd.Series([], index=events.index, dtype="object")
-    ids = _arrow_strings(events[schema.EVENT_ID], schema.EVENT_ID)
+    id_array = _large_strings(events[schema.EVENT_ID])
+    ids = _arrow_strings(id_array, schema.EVENT_ID)
     lo, hi = _time_bounds(events, params)
     r = events[schema.GEO_PRECISION_M].to_numpy(dtype=float)
     lon = events[schema.LON].to_numpy(dtype=float)
@@ -250,11 +251,18 @@ def corroborate(
             anchor[idx] = idx[kern.anchors_by_id(sub_roots, rec[idx], idx, *ids)]
             clock("anchors")
 
-    ev_ids = _large_strings(events[schema.EVENT_ID])
+    # one text per incident (its anchor's id, prefixed), shared by all its members
+    is_anchor = np.zeros(n, dtype=bool)
+    is_anchor[anchor] = True
+    anchors = np.flatnonzero(is_anchor)
+    position = np.cumsum(is_anchor) - 1
     sep = pa.scalar("", pa.large_string())
-    prefixed = pc.binary_join_element_wise(pa.scalar("I", pa.large_string()), ev_ids, sep)
-    inc = pc.take(prefixed, pa.array(anchor)).to_numpy(zero_copy_only=False)
-    out = pd.Series(inc, index=events.index, name=schema.INCIDENT_ID, dtype="object")
+    prefixed = pc.binary_join_element_wise(
+        pa.scalar("I", pa.large_string()), id_array.take(pa.array(anchors)), sep
+    ).to_numpy(zero_copy_only=False)
+    out = pd.Series(
+        prefixed[position[anchor]], index=events.index, name=schema.INCIDENT_ID, dtype="object"
+    )
     clock("incident ids (strings)")
     return out
 
@@ -348,10 +356,10 @@ class _Records:
 
 
 def _arrow_strings(
-    col: pd.Series, name: str
+    col: pd.Series | pa.Array, name: str
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
     """Offsets and UTF-8 bytes of a string column (no Python object per value)."""
-    arr = _large_strings(col)
+    arr = col if isinstance(col, pa.Array) else _large_strings(col)
     if arr.null_count:
         msg = f"{name}: {arr.null_count} missing value(s); every event needs one"
         raise ValueError(msg)
