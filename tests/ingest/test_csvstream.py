@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ceasewatch.errors import IngestError
 from ceasewatch.ingest.csvstream import BadRow, iter_csv_chunks, read_header
 from ceasewatch.normalize import schema
 
@@ -118,9 +119,12 @@ def test_byte_order_mark_and_progress(tmp_path: Path) -> None:
     assert sum(seen) == len(data)
 
 
-def _random_file(rng: random.Random, newline: str) -> str:
-    """A small CSV (3 columns) with short rows, some multi-line, blank or malformed."""
+def _random_file(rng: random.Random, newline: str, *, quotes: bool = True) -> str:
+    """A small CSV (3 columns) with short rows, some multi-line, blank or malformed
+    (without ``quotes``: no quote character anywhere, so no value holds a newline)."""
     pieces = ["x", "yy", "", '"q\nq"', '"w\n\nw"', '"a,b"', '"say ""hi"""']
+    if not quotes:
+        pieces = ["x", "yy", "", "zzz z", "é"]
     lines = ["a,b,c"]
     for _ in range(rng.randint(0, 14)):
         n_fields = rng.choice([3, 3, 3, 3, 2, 4, 1, 0])
@@ -128,17 +132,19 @@ def _random_file(rng: random.Random, newline: str) -> str:
     return ("\n".join(lines) + "\n").replace("\n", newline)
 
 
+@pytest.mark.parametrize("quotes", [True, False], ids=["quoted", "quote-free"])
 @pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
-def test_random_files_match_the_csv_module(tmp_path: Path, newline: str) -> None:
+def test_random_files_match_the_csv_module(tmp_path: Path, newline: str, quotes: bool) -> None:
     """Line numbers and values as the csv module sees them, for 64-byte and one block.
 
     With CRLF line endings and small blocks this also covers a quoted ``\\r\\n`` that
     straddles a block boundary (Arrow drops the ``\\n`` there unless the reader avoids it).
+    A quote-free file is read the fast way (rows split at every newline): the same lines.
     """
     rng = random.Random(20240502)
     for k in range(150):
         path = tmp_path / f"r{k}.csv"
-        path.write_bytes(_random_file(rng, newline).encode())
+        path.write_bytes(_random_file(rng, newline, quotes=quotes).encode())
         header, records = reference(path)
         # rows whose every value is empty carry nothing and are skipped like blank lines
         records = [(ln, f) for ln, f in records if len(f) != 3 or any(f)]
@@ -150,3 +156,28 @@ def test_random_files_match_the_csv_module(tmp_path: Path, newline: str) -> None
             got_bad = [(b.line_no, int(b.reason.split()[0])) for b in bad]
             assert got_good == exp_good, (k, block, path.read_bytes())
             assert got_bad == exp_bad, (k, block, path.read_bytes())
+
+
+def test_a_quote_appearing_after_the_scan_stops_the_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quote-free reading is chosen by a scan of the file first; a file that gains a
+    quote in between (rewritten while loading) is refused, not read with wrong lines."""
+    import ceasewatch.ingest.csvstream as cs
+
+    path = tmp_path / "q.csv"
+    path.write_bytes(b'a,b\n1,"x\ny"\n')
+    monkeypatch.setattr(cs, "file_has_byte", lambda *_a, **_k: False)
+    with pytest.raises(IngestError, match="changed while it was read"):
+        list(iter_csv_chunks(path, ["a", "b"]))
+
+
+def test_file_has_byte_across_blocks(tmp_path: Path) -> None:
+    from ceasewatch.ingest.csvstream import file_has_byte
+
+    path = tmp_path / "b.bin"
+    path.write_bytes(b"x" * 100 + b'"')
+    assert file_has_byte(path, b'"', block=7)
+    assert not file_has_byte(path, b"\r", block=7)
+    path.write_bytes(b"")
+    assert not file_has_byte(path, b'"')
