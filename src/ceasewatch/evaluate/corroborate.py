@@ -355,11 +355,9 @@ class _Records:
         return np.column_stack([self.lon, self.lat, self.lo, self.hi, mid - mid.min(), hw, self.r])
 
 
-def _arrow_strings(
-    col: pd.Series | pa.Array, name: str
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-    """Offsets and UTF-8 bytes of a string column (no Python object per value)."""
-    arr = col if isinstance(col, pa.Array) else _large_strings(col)
+def _arrow_strings(arr: pa.Array, name: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """Offsets and UTF-8 bytes of a large_string array (see :func:`_large_strings`), no
+    Python object per value; a missing value is refused."""
     if arr.null_count:
         msg = f"{name}: {arr.null_count} missing value(s); every event needs one"
         raise ValueError(msg)
