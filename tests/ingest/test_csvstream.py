@@ -132,14 +132,18 @@ def _random_file(rng: random.Random, newline: str, *, quotes: bool = True) -> st
     return ("\n".join(lines) + "\n").replace("\n", newline)
 
 
-@pytest.mark.parametrize("quotes", [True, False], ids=["quoted", "quote-free"])
-@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["LF", "CRLF"])
+@pytest.mark.parametrize(
+    ("newline", "quotes"),
+    [("\n", True), ("\r\n", True), ("\n", False), ("\r\n", False), ("\r", False)],
+    ids=["LF-quoted", "CRLF-quoted", "LF-quote-free", "CRLF-quote-free", "CR-quote-free"],
+)
 def test_random_files_match_the_csv_module(tmp_path: Path, newline: str, quotes: bool) -> None:
     """Line numbers and values as the csv module sees them, for 64-byte and one block.
 
     With CRLF line endings and small blocks this also covers a quoted ``\\r\\n`` that
     straddles a block boundary (Arrow drops the ``\\n`` there unless the reader avoids it).
-    A quote-free file is read the fast way (rows split at every newline): the same lines.
+    A quote-free file is read the fast way (rows split at every newline): the same lines,
+    also with lone-CR line ends (old Mac exports; their header is read up to the CR).
     """
     rng = random.Random(20240502)
     for k in range(150):
@@ -158,23 +162,92 @@ def test_random_files_match_the_csv_module(tmp_path: Path, newline: str, quotes:
             assert got_bad == exp_bad, (k, block, path.read_bytes())
 
 
+def test_quote_free_files_with_mixed_line_ends_in_any_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote-free file is cut into blocks at line ends and parsed on all cores: the
+    same rows, values and line numbers as the csv module and as Arrow's streaming reader
+    (the general way), with LF, CRLF and lone CR mixed, blocks smaller than a line, and
+    malformed rows (numbered by a second, single-threaded parse of their block)."""
+    import ceasewatch.ingest.csvstream as cs
+
+    rng = random.Random(20261128)
+    full_unit = cs._PARSE_UNIT
+    for k in range(120):
+        text = _random_file(rng, "\n", quotes=False)
+        lines = text.split("\n")
+        ends = [rng.choice(["\n", "\r\n", "\r"]) for _ in lines]
+        # the last line keeps LF or nothing (a final lone CR is a line end like the others)
+        data = "".join(line + end for line, end in zip(lines[:-1], ends, strict=False))
+        path = tmp_path / f"m{k}.csv"
+        path.write_bytes(data.encode())
+        header, records = reference(path)
+        records = [(ln, f) for ln, f in records if len(f) != 3 or any(f)]
+        exp_good = [(ln, f) for ln, f in records if len(f) == 3]
+        exp_bad = [(ln, len(f)) for ln, f in records if len(f) != 3]
+        for block, unit in ((ONE_BLOCK, full_unit), (SMALL_BLOCK, 8), (7, 16)):
+            # a parse unit smaller than a line: the block is parsed again as one unit
+            monkeypatch.setattr(cs, "_PARSE_UNIT", unit)
+            good, bad = read_all(path, block)
+            got_good = [(r[schema.LINE_NO], [r[h] for h in header]) for r in good]
+            assert got_good == exp_good, (k, block, data)
+            assert [(b.line_no, int(b.reason.split()[0])) for b in bad] == exp_bad
+        if "\r" not in data:
+            # the streaming reader cannot cut lone-CR files into small blocks
+            with monkeypatch.context() as m:
+                m.setattr(cs, "_header_end", lambda _p: None)
+                assert read_all(path, SMALL_BLOCK) == (good, bad) == read_all(path, ONE_BLOCK)
+
+
 def test_a_quote_appearing_after_the_scan_stops_the_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The quote-free reading is chosen by a scan of the file first; a file that gains a
-    quote in between (rewritten while loading) is refused, not read with wrong lines."""
+    """A file read the general way from its start (here: its header ends in a way the
+    line reader leaves to Arrow) is read as quote-free when a scan found no quote; a file
+    that gains one in between (rewritten while loading) is refused, not read with wrong
+    lines."""
     import ceasewatch.ingest.csvstream as cs
 
     path = tmp_path / "q.csv"
     path.write_bytes(b'a,b\n1,"x\ny"\n')
+    monkeypatch.setattr(cs, "_header_end", lambda _p: None)
     monkeypatch.setattr(cs, "file_has_byte", lambda *_a, **_k: False)
     with pytest.raises(IngestError, match="changed while it was read"):
         list(iter_csv_chunks(path, ["a", "b"]))
 
 
-def test_file_has_byte_across_blocks(tmp_path: Path) -> None:
-    from ceasewatch.ingest.csvstream import file_has_byte
+@pytest.mark.parametrize("block", [ONE_BLOCK, 200, SMALL_BLOCK])
+def test_a_quote_after_many_plain_lines_hands_over_to_the_general_reader(
+    tmp_path: Path, block: int
+) -> None:
+    """Blocks without a quote are read as lines; from the first block with one, the rest
+    of the file is read by Arrow's quote-aware reader, numbered on from there."""
+    lines = ["a,b,c"] + [f"{i},x{i},y" for i in range(40)]
+    lines += ["41,short", '42,"two\nlines",z', "43,after,z", "44,1,2,3", '45,"q",w', "46,k,l"]
+    path = tmp_path / "late.csv"
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(data)
+    header, records = reference(path)
+    exp_good = [(ln, f) for ln, f in records if len(f) == 3]
+    exp_bad = [(ln, len(f)) for ln, f in records if len(f) != 3]
+    seen: list[int] = []
+    good, bad = [], []
+    for frame, bad_rows in iter_csv_chunks(path, header, block_bytes=block, on_read=seen.append):
+        good.extend(frame.to_dict("records"))
+        bad.extend(bad_rows)
+    assert [(r[schema.LINE_NO], [r[h] for h in header]) for r in good] == exp_good
+    assert [(b.line_no, int(b.reason.split()[0])) for b in bad] == exp_bad
+    assert exp_bad == [(42, 2), (46, 4)]
+    assert sum(seen) == len(data)  # every byte counted once for the progress bar
 
+
+def test_uncommon_bytes_and_file_has_byte(tmp_path: Path) -> None:
+    from ceasewatch.ingest.csvstream import COMMON_BYTES, _uncommon_bytes, file_has_byte
+
+    rng = random.Random(7)
+    for n in (0, 5, 60, 10_000):
+        data = bytes(rng.choice(b"ab,1.\n\r \t\xc3\xa9\\x") for _ in range(n))
+        assert _uncommon_bytes(data) == set(data) - set(COMMON_BYTES) - {10, 13}
     path = tmp_path / "b.bin"
     path.write_bytes(b"x" * 100 + b'"')
     assert file_has_byte(path, b'"', block=7)

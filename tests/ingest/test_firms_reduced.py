@@ -134,14 +134,16 @@ def test_malformed_rows_quarantined_with_exact_lines(tmp_path, store) -> None:
     }
 
 
-def test_occurrence_counter_crosses_read_blocks(tmp_path, store) -> None:
-    """Identical rows in different read blocks still get distinct ids (1, 2, 3 …)."""
+@pytest.mark.parametrize("block", [30, 40, 64, 100, 1 << 20])
+def test_occurrence_counter_crosses_read_blocks(tmp_path, store, block: int) -> None:
+    """Identical rows in different read blocks still get distinct ids (1, 2, 3 …),
+    wherever the blocks fall: also when a block between two repeats holds none."""
     row = "48.12345,37.54321,2022-05-05"
     body = [row, "48.2,37.6,2022-05-05", row, "48.3,37.7,2022-05-05", row, row]
     path = tmp_path / "blocks.csv"
     path.write_text("LATITUDE,LONGITUDE,ACQ_DATE\n" + "\n".join(body) + "\n")
     source = get_source("firms")
-    source.block_bytes = 40  # type: ignore[attr-defined]  # about one row per block
+    source.block_bytes = block  # type: ignore[attr-defined]  # 30: one row per block
     result = ingest_file(store, source, path)
     assert (result.loaded, result.quarantined) == (6, 0)
     ids = store.events().set_index("line_no").sort_index()["source_event_id"].tolist()
@@ -178,3 +180,21 @@ def test_neither_layout_is_refused_from_the_header(tmp_path, store) -> None:
     assert "found: lat, lon, date" in msg
     assert progress == []
     assert store.batches().empty and store.events().empty and store.quarantine().empty
+
+
+def test_a_day_that_comes_back_later_repeats_an_id_visibly(tmp_path, store) -> None:
+    """The counter is kept for the days of the latest block only: in a file not sorted by
+    date, an exact repeat of a day that comes back after another day reuses an id and is
+    quarantined as a duplicate (nothing is overwritten or silently dropped)."""
+    row = "48.12345,37.54321,2022-05-05"
+    body = [row, "48.2,37.6,2022-05-06", "48.3,37.7,2022-05-06", row]
+    path = tmp_path / "unsorted.csv"
+    path.write_text("LATITUDE,LONGITUDE,ACQ_DATE\n" + "\n".join(body) + "\n")
+    source = get_source("firms")
+    source.block_bytes = 30  # type: ignore[attr-defined]  # one row per block
+    result = ingest_file(store, source, path)
+    assert (result.loaded, result.quarantined) == (3, 1)
+    assert result.reasons == {"duplicate source id": 1}
+    stored = store.events().set_index("line_no").sort_index()["source_event_id"]
+    assert stored.loc[2] == "2022-05-05|48.12345|37.54321|1"
+    assert 5 not in stored.index

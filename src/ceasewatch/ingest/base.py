@@ -27,6 +27,7 @@ from ceasewatch.ingest.csvstream import (
     check_columns,
     iter_csv_chunks,
     read_header,
+    uncommon_bytes,
 )
 from ceasewatch.normalize import schema
 
@@ -227,7 +228,11 @@ def json_object_sql(
     text_cols = [c for c in columns if types.get(c) == "VARCHAR"]
     special: set[str] = set()
     if table is not None:
-        special = {c for c in text_cols if text_has_bytes(table.column(c), JSON_SPECIAL_BYTES)}
+        # a table from the quote-free reader names the bytes its block held: the columns
+        # are scanned only when one of them is a byte JSON escapes
+        seen = uncommon_bytes(table)
+        if seen is None or any(JSON_SPECIAL_BYTES[b] for b in seen):
+            special = {c for c in text_cols if text_has_bytes(table.column(c), JSON_SPECIAL_BYTES)}
     elif text_cols:
         checks = ", ".join(
             f"coalesce(bool_or(regexp_matches({_quote_ident(c)}, '{_JSON_SPECIAL}')), false)"

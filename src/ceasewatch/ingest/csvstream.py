@@ -21,7 +21,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -180,11 +180,22 @@ def read_header(path: Path, *, encoding: str = "utf-8") -> list[str]:
     """Column names of a CSV file (first line), stripped of a byte-order mark."""
     with open(path, "rb") as fh:
         first = fh.readline()
-    text = first.decode(encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    # a file with lone ``\r`` line ends (old Mac exports) has its header before the first
+    first = first.rstrip(b"\r\n").split(b"\r", 1)[0]
+    text = first.decode(encoding, errors="replace").lstrip("\ufeff")
     if not text.strip():
         msg = f"{path}: the file is empty or has no header line"
         raise IngestError(msg)
     return next(csv.reader([text]))
+
+
+#: schema metadata of a table read as rows that are lines: every byte but line ends and
+#: :data:`COMMON_BYTES` that its block holds (see :func:`uncommon_bytes`)
+UNCOMMON_BYTES_KEY = b"ceasewatch.uncommon_bytes"
+#: printable ASCII but the quote and the backslash: bytes that need no stripping and no
+#: JSON escape (space is not one of them)
+COMMON_BYTES = bytes(b for b in range(0x21, 0x7F) if b not in b'"\\')
+_COMMON_OR_LINE_END = COMMON_BYTES + b"\n\r"
 
 
 def file_has_byte(path: Path, byte: bytes, *, block: int = 16 << 20) -> bool:
@@ -194,6 +205,24 @@ def file_has_byte(path: Path, byte: bytes, *, block: int = 16 << 20) -> bool:
             if byte in chunk:
                 return True
     return False
+
+
+def _uncommon_bytes(data: bytes) -> frozenset[int]:
+    """The distinct bytes of ``data`` other than :data:`COMMON_BYTES` and line ends (one C
+    pass deletes those; what is left is usually nothing)."""
+    rest = data.translate(None, _COMMON_OR_LINE_END)
+    if len(rest) < 4096:
+        return frozenset(rest)
+    return frozenset(np.flatnonzero(np.bincount(np.frombuffer(rest, np.uint8))).tolist())
+
+
+def uncommon_bytes(table: pa.Table) -> frozenset[int] | None:
+    """What a table read as rows that are lines holds besides :data:`COMMON_BYTES`, in
+    all its values together (``None``: not known, scan the columns)."""
+    meta = table.schema.metadata
+    if not meta or UNCOMMON_BYTES_KEY not in meta:
+        return None
+    return frozenset(meta[UNCOMMON_BYTES_KEY])
 
 
 def check_columns(path: Path, header: list[str], required: frozenset[str], source: str) -> None:
@@ -276,14 +305,15 @@ def iter_csv_tables(
             )
             yield empty, out_bad
             continue
-        table = pa.Table.from_batches([batch]).append_column(schema.LINE_NO, pa.array(line_no))
+        table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        table = table.append_column(schema.LINE_NO, pa.array(line_no))
         keep = _not_blank(batch)
         if keep is not None:
             table = table.filter(pa.array(keep))
         yield table, out_bad
 
 
-def _not_blank(batch: pa.RecordBatch) -> np.ndarray | None:
+def _not_blank(batch: pa.RecordBatch | pa.Table) -> np.ndarray | None:
     """Mask of the rows that hold at least one value (None: all of them)."""
     n = batch.num_rows
     if not n:
@@ -303,20 +333,37 @@ def _iter_blocks(
     block_bytes: int,
     on_read: ProgressFn | None,
     fallback_encoding: str | None,
-) -> Iterator[tuple[pa.RecordBatch | None, np.ndarray, list[BadRow]]]:
+) -> Iterator[tuple[pa.RecordBatch | pa.Table | None, np.ndarray, list[BadRow]]]:
     """Per block: the parsed rows (blank ones included), the physical line where each
     starts, and the block's bad rows with their lines; a last ``(None, …, bad)`` carries
     bad rows after the last block."""
+    # without a quote character no value can hold a newline: a file is first read as rows
+    # that are lines, cut into blocks at line ends and parsed on all cores; at the first
+    # block that holds a quote the rest of the file is read the general way below
+    offset, first_line = 0, 1
+    if fallback_encoding is None:
+        start = _header_end(path)
+        if start is not None:
+            resume = yield from _iter_line_blocks(path, header, start, block_bytes, on_read)
+            if resume is None:
+                return
+            offset, first_line = resume
+    # Arrow splits rows at every newline unless told that values may hold one (quoted):
+    # about twice as fast as tracking quotes across newlines
+    quoted = True if offset else file_has_byte(path, b'"')
+    # ``row.number`` counts records from the header (1), or from the first record read when
+    # the read starts after the header, as here after a quote-free part
+    shift = first_line - 1 if offset else 0
     bad: list[BadRow] = []
 
     def handler(row: pacsv.InvalidRow) -> str:
-        # ``row.number`` is the record number (header = 1); mapped to lines below
+        # ``row.number`` is the record number; mapped to lines below
         text = row.text
         if fallback_encoding is not None:
             text = decode_escaped(text, fallback_encoding)
         bad.append(
             BadRow(
-                int(row.number or 0),
+                int(row.number or 0) + shift,
                 f"{row.actual_columns} fields, expected {row.expected_columns}",
                 text,
             )
@@ -324,16 +371,18 @@ def _iter_blocks(
         return "skip"
 
     types = {name: pa.string() for name in header}
-    # without a quote character no value can hold a newline, and Arrow splits rows at
-    # every newline: about twice as fast as tracking quotes across newlines
-    quoted = file_has_byte(path, b'"')
     raw = open(path, "rb")  # noqa: SIM115 - closed by the reader below
+    raw.seek(offset)
     # unbuffered: each of Arrow's block reads is one read of the wrapper (see _CountingReader)
     reader_src = _CountingReader(raw, on_read, escape_invalid=fallback_encoding is not None)
     try:
         reader = pacsv.open_csv(
             reader_src,
-            read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
+            read_options=pacsv.ReadOptions(
+                block_size=block_bytes,
+                use_threads=False,
+                column_names=header if offset else None,
+            ),
             # blank lines are kept as rows so that the record count matches the lines;
             # rows with no value at all are dropped by the callers, after numbering
             parse_options=pacsv.ParseOptions(
@@ -348,7 +397,7 @@ def _iter_blocks(
         msg = f"{path.name}: cannot read as CSV: {e}"
         raise IngestError(msg) from e
 
-    next_record = 2  # header is record 1
+    next_record = first_line if offset else 2  # header is record 1
     extra_lines = 0  # newlines inside quoted values seen so far
     pending_bad: list[BadRow] = []
     try:
@@ -410,6 +459,132 @@ def _iter_blocks(
         reader_src.close()
 
 
+#: bytes per unit of Arrow's multi-threaded parse of a block (each core takes units)
+_PARSE_UNIT = 4 << 20
+
+
+def _header_end(path: Path) -> int | None:
+    """Offset of the first data byte of a quote-free file: after the header line and its
+    line end (``\n``, ``\r\n`` or a lone ``\r``, as Arrow reads them). ``None`` when
+    the first 1 MB holds no line end but the file goes on (read the general way)."""
+    with open(path, "rb") as fh:
+        head = fh.read((1 << 20) + 1)
+    ends = [i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0]
+    if not ends:
+        return len(head) if len(head) <= (1 << 20) else None
+    end = min(ends)
+    if head[end : end + 2] == b"\r\n":
+        return end + 2
+    if end == len(head) - 1 and head[end:] == b"\r" and len(head) > (1 << 20):
+        return None  # a ``\r`` at the edge of what was read: maybe half of ``\r\n``
+    return end + 1
+
+
+def _iter_line_blocks(
+    path: Path,
+    header: list[str],
+    start: int,
+    block_bytes: int,
+    on_read: ProgressFn | None,
+) -> Generator[tuple[pa.Table, np.ndarray, list[BadRow]], None, tuple[int, int] | None]:
+    """:func:`_iter_blocks` for a file read as rows that are lines, from ``start`` (after
+    the header line); returns ``None`` at the end of the file, or the offset and line
+    number of the first block that holds a quote (not read: the rest is for the general
+    reader, since a quoted value may hold a newline).
+
+    Without quotes every line is one record (``\n``, ``\r\n`` and a lone ``\r`` end a
+    line, as Arrow reads them), so the file is cut into blocks at line ends and each block
+    is parsed with Arrow's multi-threaded reader; the block's first line number is the
+    count of lines before it. Arrow's threaded reader does not number malformed rows, so
+    a block that has any is parsed again on one thread, which does. Each block's bytes are
+    scanned once before it is parsed: for a quote, and for the bytes its values hold,
+    named in the table's metadata (:func:`uncommon_bytes`).
+    """
+    types = {name: pa.string() for name in header}
+    convert = pacsv.ConvertOptions(
+        column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
+    )
+
+    def read_block(data: memoryview, threads: bool) -> tuple[pa.Table, list[BadRow]]:
+        try:
+            return read_block_in(data, threads, _PARSE_UNIT)
+        except pa.ArrowInvalid as e:
+            if "straddl" not in str(e):
+                raise
+            # a line longer than Arrow's parse unit: the block as one unit
+            return read_block_in(data, threads, len(data) + 1)
+
+    def read_block_in(data: memoryview, threads: bool, unit: int) -> tuple[pa.Table, list[BadRow]]:
+        bad: list[BadRow] = []
+
+        def handler(row: pacsv.InvalidRow) -> str:
+            # ``row.number``: the record in the block, from 1 (None with threads)
+            reason = f"{row.actual_columns} fields, expected {row.expected_columns}"
+            bad.append(BadRow(int(row.number or 0), reason, row.text))
+            return "skip"
+
+        options = pacsv.ReadOptions(column_names=header, use_threads=threads, block_size=unit)
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=options,
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=False,
+                ignore_empty_lines=False,
+                invalid_row_handler=handler,
+            ),
+            convert_options=convert,
+        )
+        return table, bad
+
+    line = 2  # the header is line 1
+    pos = start  # file offset of the next block
+    carry = b""
+    if on_read is not None:
+        on_read(start)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        while True:
+            fresh = fh.read(block_bytes)
+            buf = carry + fresh if carry else fresh
+            if not buf:
+                return None
+            if fresh:
+                # the block ends after its last ``\n`` (a ``\r`` just before the block end
+                # may be the first half of ``\r\n``, so only a ``\r`` before that counts)
+                cut = buf.rfind(b"\n")
+                if cut < 0:
+                    cut = buf.rfind(b"\r", 0, len(buf) - 1)
+                if cut < 0:
+                    carry = buf  # one line longer than a block: read on
+                    continue
+                block, carry = memoryview(buf)[: cut + 1], buf[cut + 1 :]
+            else:
+                block, carry = memoryview(buf), b""
+            seen = _uncommon_bytes(buf)
+            if ord('"') in seen:
+                return pos, line
+            try:
+                table, bad = read_block(block, threads=True)
+                if bad:
+                    table, bad = read_block(block, threads=False)
+            except pa.ArrowInvalid as e:
+                msg = f"{path.name}: unreadable data after line ~{line}: {e}"
+                raise IngestError(msg) from e
+            table = table.replace_schema_metadata({UNCOMMON_BYTES_KEY: bytes(sorted(seen))})
+            n_records = table.num_rows + len(bad)
+            lines = np.arange(line, line + n_records, dtype=np.int64)
+            out_bad = [BadRow(line + b.line_no - 1, b.reason, b.text) for b in bad]
+            if bad:
+                lines = np.delete(lines, [b.line_no - 1 for b in bad])
+            line += n_records
+            pos += len(block)
+            if on_read is not None:
+                on_read(len(block))
+            yield table, lines, out_bad
+            if not fresh:
+                return None
+
+
 def _number_records(
     n: int, next_record: int, pending_bad: list[BadRow]
 ) -> tuple[np.ndarray, list[BadRow], int]:
@@ -440,7 +615,9 @@ def _number_records(
     return records, bad_here, r
 
 
-def _decode_fallback(batch: pa.RecordBatch, frame: pd.DataFrame, encoding: str) -> np.ndarray:
+def _decode_fallback(
+    batch: pa.RecordBatch | pa.Table, frame: pd.DataFrame, encoding: str
+) -> np.ndarray:
     """Decode, in place, the values of ``frame`` that carry escaped bytes; per row, the
     comma-separated names of the fields so decoded."""
     fields = np.full(len(frame), "", dtype=object)
