@@ -472,13 +472,14 @@ class DuckDBStore(PortableQueries):
         cur = self.con.cursor()
         # a cursor does not inherit the connection's settings: times come back in UTC
         cur.execute("SET TimeZone='UTC'")
-        cur.execute(
-            self._current_events_sql(cols) + " ORDER BY occurred_at, event_id", [as_of, as_of]
+        rel = cur.sql(
+            self._current_events_sql(cols) + " ORDER BY occurred_at, event_id",
+            params=[as_of, as_of],
         )
-        reader = cur.to_arrow_reader(chunk_rows)
-        if reader is None:
+        if rel is None:  # pragma: no cover - a SELECT always gives a relation
             return
-        for batch in reader:
+        # streamed from the relation (a DB-API result's reader copies the rows first)
+        for batch in rel.to_arrow_reader(chunk_rows):
             yield batch.to_pandas()
 
     # --- agreements ----------------------------------------------------------------
