@@ -271,6 +271,62 @@ def test_evaluation_results(st: AnyStore) -> None:
         st.set_violation_status("nope", "confirmed", comment="", actor="a")
 
 
+def _as_version_1(store: DuckDBStore) -> None:
+    """Give a new DuckDB store the evaluation tables of schema version 1 (primary keys)."""
+    store.con.execute(
+        "DROP TABLE event_eval; DROP TABLE incidents; DROP TABLE incident_members;"
+        "CREATE TABLE event_eval (event_id TEXT NOT NULL, content_sha TEXT NOT NULL, "
+        "agreement_version INTEGER NOT NULL, distance_to_line_km DOUBLE, side TEXT, "
+        "zone TEXT, sector TEXT, PRIMARY KEY (event_id));"
+        "CREATE TABLE incidents (incident_id TEXT PRIMARY KEY, occurred_at TIMESTAMPTZ, "
+        "time_precision TEXT, lon DOUBLE, lat DOUBLE, geo_precision_m DOUBLE, category TEXT, "
+        "categories TEXT, weapon_class TEXT, weapon_classes TEXT, n_events INTEGER, "
+        "n_sources INTEGER, sources TEXT, confidence DOUBLE, fatalities DOUBLE, "
+        "attributed_to TEXT, location_name TEXT, agreement_version INTEGER, "
+        "distance_to_line_km DOUBLE, side TEXT, zone TEXT, sector TEXT, updated_at TIMESTAMPTZ);"
+        "CREATE TABLE incident_members (event_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL);"
+    )
+
+
+def test_evaluation_results_on_a_version_1_store(tmp_path: Path) -> None:
+    """A store made before the evaluation tables lost their primary keys is written the
+    same way (delete, then insert, in one transaction: no key is met twice)."""
+    store = open_store(tmp_path / "v1.duckdb")
+    assert isinstance(store, DuckDBStore)
+    _as_version_1(store)
+    try:
+        test_evaluation_results(store)
+    finally:
+        store.close()
+
+
+def test_evaluation_writes_refuse_a_key_named_twice(tmp_path: Path) -> None:
+    """Without a primary key the writer checks its rows: a repeated key is refused and
+    nothing of that write is stored."""
+    store = open_store(tmp_path / "dup.duckdb")
+    assert isinstance(store, DuckDBStore)
+    try:
+        store.put_event_eval(_eval_frame(["e1"]))
+        with pytest.raises(ValueError, match="event_id value"):
+            store.put_event_eval(_eval_frame(["e2", "e2"]))
+        assert store.event_eval()["event_id"].tolist() == ["e1"]
+        members = pd.DataFrame({"event_id": ["e1", "e1"], "incident_id": ["I1", "I2"]})
+        with pytest.raises(ValueError, match="incident members"):
+            store.replace_incidents(pd.Series(["e1"]), _incidents(["I1", "I2"]), members)
+        with pytest.raises(ValueError, match="incidents"):
+            store.replace_incidents(
+                pd.Series(["e1"]),
+                _incidents(["I1", "I1"]),
+                pd.DataFrame({"event_id": ["e1"], "incident_id": ["I1"]}),
+            )
+        assert store.incidents().empty and store.incident_members().empty
+        assert store.con.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchall() == [("2",)]
+    finally:
+        store.close()
+
+
 def test_transaction_rolls_back(st: AnyStore) -> None:
     with pytest.raises(RuntimeError), st.transaction():
         b = _batch(st)

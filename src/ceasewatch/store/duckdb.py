@@ -24,7 +24,12 @@ from ceasewatch.errors import StoreError
 from ceasewatch.normalize import schema
 from ceasewatch.store.portable import EVENT_EVAL_COLUMNS, PortableQueries, event_eval_columns
 
-SCHEMA_VERSION = 1
+#: 2: ``event_eval``, ``incidents`` and ``incident_members`` are created without a primary
+#: key (an evaluation replaces their rows by delete + insert in one transaction of the single
+#: writer, and checks that what it writes names each key once; keeping an index of 10^6 text
+#: keys cost more than half of the writes). Stores of version 1 keep their keys and work the
+#: same.
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE SEQUENCE IF NOT EXISTS batch_seq START 1;
@@ -58,11 +63,10 @@ CREATE TABLE IF NOT EXISTS agreements (
 );
 CREATE TABLE IF NOT EXISTS event_eval (
     event_id TEXT NOT NULL, content_sha TEXT NOT NULL, agreement_version INTEGER NOT NULL,
-    distance_to_line_km DOUBLE, side TEXT, zone TEXT, sector TEXT,
-    PRIMARY KEY (event_id)
+    distance_to_line_km DOUBLE, side TEXT, zone TEXT, sector TEXT
 );
 CREATE TABLE IF NOT EXISTS incidents (
-    incident_id TEXT PRIMARY KEY, occurred_at TIMESTAMPTZ, time_precision TEXT,
+    incident_id TEXT NOT NULL, occurred_at TIMESTAMPTZ, time_precision TEXT,
     lon DOUBLE, lat DOUBLE, geo_precision_m DOUBLE, category TEXT, categories TEXT,
     weapon_class TEXT, weapon_classes TEXT, n_events INTEGER, n_sources INTEGER,
     sources TEXT, confidence DOUBLE, fatalities DOUBLE, attributed_to TEXT,
@@ -70,7 +74,7 @@ CREATE TABLE IF NOT EXISTS incidents (
     zone TEXT, sector TEXT, updated_at TIMESTAMPTZ
 );
 CREATE TABLE IF NOT EXISTS incident_members (
-    event_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL
+    event_id TEXT NOT NULL, incident_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS violations (
     violation_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, agreement_version INTEGER,
@@ -492,7 +496,12 @@ class DuckDBStore(PortableQueries):
             return
         self.con.register("_ev", frame[list(EVENT_EVAL_COLUMNS)])
         try:
-            self.con.execute("INSERT OR REPLACE INTO event_eval SELECT * FROM _ev")
+            with self.transaction():
+                self._check_unique("_ev", "event_id", "event zones")
+                self.con.execute(
+                    "DELETE FROM event_eval WHERE event_id IN (SELECT event_id FROM _ev)"
+                )
+                self.con.execute("INSERT INTO event_eval SELECT * FROM _ev")
         finally:
             self.con.unregister("_ev")
 
@@ -508,28 +517,48 @@ class DuckDBStore(PortableQueries):
         self.con.register("_inc", incidents)
         self.con.register("_mem", members[["event_id", "incident_id"]])
         try:
-            # only rows that change are written: an event that left every incident is
-            # deleted, one that moved or is new is upserted (the members of a changed
-            # incident mostly stay where they are, and rewriting them is what costs)
-            self.con.execute(
-                "DELETE FROM incident_members WHERE event_id IN "
-                "(SELECT event_id FROM _ids ANTI JOIN _mem USING (event_id))"
-            )
-            self.con.execute(
-                "INSERT OR REPLACE INTO incident_members SELECT m.event_id, m.incident_id "
-                "FROM _mem m LEFT JOIN incident_members o USING (event_id) "
-                "WHERE o.incident_id IS DISTINCT FROM m.incident_id"
-            )
-            cols = ", ".join(incidents.columns)
-            self.con.execute(f"INSERT OR REPLACE INTO incidents ({cols}) SELECT {cols} FROM _inc")
-            # incidents left without members were dissolved into others
-            self.con.execute(
-                "DELETE FROM incidents WHERE incident_id NOT IN "
-                "(SELECT DISTINCT incident_id FROM incident_members)"
-            )
+            with self.transaction():
+                self._check_unique("_mem", "event_id", "incident members")
+                self._check_unique("_inc", "incident_id", "incidents")
+                # only rows that change are written: an event that left every incident is
+                # deleted, one that moved is deleted and inserted, a new one inserted (the
+                # members of a changed incident mostly stay where they are, and rewriting
+                # them is what costs)
+                self.con.execute(
+                    "DELETE FROM incident_members WHERE event_id IN "
+                    "(SELECT event_id FROM _ids ANTI JOIN _mem USING (event_id))"
+                )
+                self.con.execute(
+                    "DELETE FROM incident_members o USING _mem m WHERE o.event_id = m.event_id "
+                    "AND o.incident_id IS DISTINCT FROM m.incident_id"
+                )
+                self.con.execute(
+                    "INSERT INTO incident_members SELECT m.event_id, m.incident_id "
+                    "FROM _mem m ANTI JOIN incident_members o USING (event_id)"
+                )
+                cols = ", ".join(incidents.columns)
+                self.con.execute(
+                    "DELETE FROM incidents WHERE incident_id IN (SELECT incident_id FROM _inc)"
+                )
+                self.con.execute(f"INSERT INTO incidents ({cols}) SELECT {cols} FROM _inc")
+                # incidents left without members were dissolved into others
+                self.con.execute(
+                    "DELETE FROM incidents WHERE incident_id NOT IN "
+                    "(SELECT DISTINCT incident_id FROM incident_members)"
+                )
         finally:
             for name in ("_ids", "_inc", "_mem"):
                 self.con.unregister(name)
+
+    def _check_unique(self, relation: str, key: str, what: str) -> None:
+        """Refuse rows that name a key twice: the tables of an evaluation have no primary
+        key (see ``SCHEMA_VERSION``), so their writers check what they write."""
+        got = self.con.execute(
+            f"SELECT count({key}) - count(DISTINCT {key}), count(*) - count({key}) FROM {relation}"
+        ).fetchall()[0]
+        if got[0] or got[1]:
+            msg = f"{what}: {got[0]} {key} value(s) repeated, {got[1]} missing; nothing written"
+            raise ValueError(msg)
 
     def incidents(self) -> pd.DataFrame:
         return self._df("SELECT * FROM incidents ORDER BY occurred_at, incident_id")
