@@ -5,6 +5,10 @@ blocks of memory, not 10 GB. Rows with the wrong number of fields are handed bac
 quarantine rows with their line number; every good row carries the physical line number
 where it starts in the file (quoted fields may span several lines).
 
+While no quote character has been met, rows are lines: the file is cut into blocks at line
+ends and each block parsed on all cores (:func:`_iter_line_blocks`); from the first block
+with a quote on, Arrow's quote-aware streaming reader takes over, numbered on from there.
+
 Text is UTF-8. Arrow refuses a whole file for one byte that is not UTF-8, so a source that
 meets files of mixed encoding (UCDP exports that passed through Excel carry cp1252 bytes)
 passes ``fallback_encoding``: the stream is then decoded as UTF-8 on the way in, each
@@ -181,6 +185,7 @@ def read_header(path: Path, *, encoding: str = "utf-8") -> list[str]:
     with open(path, "rb") as fh:
         first = fh.readline()
     # a file with lone ``\r`` line ends (old Mac exports) has its header before the first
+    # ``\r`` (``readline`` only splits at ``\n``)
     first = first.rstrip(b"\r\n").split(b"\r", 1)[0]
     text = first.decode(encoding, errors="replace").lstrip("\ufeff")
     if not text.strip():
