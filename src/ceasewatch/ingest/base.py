@@ -11,7 +11,7 @@ import json
 import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from ceasewatch.errors import CeasewatchError
 from ceasewatch.ingest.csvstream import (
+    COMMON_BYTES,
     BadRow,
     ProgressFn,
     check_columns,
@@ -196,6 +197,21 @@ def text_has_bytes(column: pa.ChunkedArray | pa.Array, mask: np.ndarray) -> bool
     return False
 
 
+def columns_with_bytes(table: pa.Table, names: Iterable[str], mask: np.ndarray) -> set[str]:
+    """The columns among ``names`` whose values hold a byte ``b`` with ``mask[b]``
+    (:func:`text_has_bytes` per column). A table from the line reader names the uncommon
+    bytes of its block (:func:`~ceasewatch.ingest.csvstream.uncommon_bytes`): when ``mask``
+    marks only uncommon bytes and the block held none of them, no column is scanned."""
+    seen = uncommon_bytes(table)
+    if (
+        seen is not None
+        and not mask[np.frombuffer(COMMON_BYTES, dtype=np.uint8)].any()
+        and not any(mask[b] for b in seen)
+    ):
+        return set()
+    return {c for c in names if text_has_bytes(table.column(c), mask)}
+
+
 #: bytes JSON must escape inside a string: control characters, quote, backslash
 JSON_SPECIAL_BYTES = np.zeros(256, dtype=bool)
 JSON_SPECIAL_BYTES[:0x20] = True
@@ -228,11 +244,7 @@ def json_object_sql(
     text_cols = [c for c in columns if types.get(c) == "VARCHAR"]
     special: set[str] = set()
     if table is not None:
-        # a table from the quote-free reader names the bytes its block held: the columns
-        # are scanned only when one of them is a byte JSON escapes
-        seen = uncommon_bytes(table)
-        if seen is None or any(JSON_SPECIAL_BYTES[b] for b in seen):
-            special = {c for c in text_cols if text_has_bytes(table.column(c), JSON_SPECIAL_BYTES)}
+        special = columns_with_bytes(table, text_cols, JSON_SPECIAL_BYTES)
     elif text_cols:
         checks = ", ".join(
             f"coalesce(bool_or(regexp_matches({_quote_ident(c)}, '{_JSON_SPECIAL}')), false)"

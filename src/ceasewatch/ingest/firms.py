@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 from ceasewatch.errors import SourceFormatError
 from ceasewatch.ingest.base import (
     EventSource,
+    columns_with_bytes,
     json_connection,
     json_lock,
     json_object_sql,
@@ -54,7 +55,6 @@ from ceasewatch.ingest.csvstream import (
     iter_csv_chunks,
     iter_csv_tables,
     read_header,
-    uncommon_bytes,
 )
 from ceasewatch.normalize import schema, vocab
 
@@ -213,12 +213,8 @@ class FirmsSource(EventSource):
         by_lower = {c.strip().lower(): c for c in cols}
         reduced = self._reduced if self._reduced is not None else "acq_time" not in by_lower
 
-        # columns of this chunk without white space are used as they are, not stripped (a
-        # chunk from the quote-free reader names the bytes it held: no scan without one)
-        seen = uncommon_bytes(raw)
-        spaced: set[str] = set()
-        if seen is None or any(_WHITESPACE_BYTES[b] for b in seen):
-            spaced = {c for c in cols if text_has_bytes(raw.column(c), _WHITESPACE_BYTES)}
+        # columns of this chunk without white space are used as they are, not stripped
+        spaced = columns_with_bytes(raw, cols, _WHITESPACE_BYTES)
         # coordinates written with digits, '.', 'e' and '-' alone need no pattern check
         plain = {
             name
