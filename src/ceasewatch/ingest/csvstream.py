@@ -369,13 +369,12 @@ def _iter_blocks(
         bad.append(
             BadRow(
                 int(row.number or 0) + shift,
-                f"{row.actual_columns} fields, expected {row.expected_columns}",
+                _bad_reason(row),
                 text,
             )
         )
         return "skip"
 
-    types = {name: pa.string() for name in header}
     raw = open(path, "rb")  # noqa: SIM115 - closed by the reader below
     raw.seek(offset)
     # unbuffered: each of Arrow's block reads is one read of the wrapper (see _CountingReader)
@@ -393,9 +392,7 @@ def _iter_blocks(
             parse_options=pacsv.ParseOptions(
                 newlines_in_values=quoted, ignore_empty_lines=False, invalid_row_handler=handler
             ),
-            convert_options=pacsv.ConvertOptions(
-                column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
-            ),
+            convert_options=_as_text(header),
         )
     except pa.ArrowInvalid as e:
         reader_src.close()
@@ -464,8 +461,53 @@ def _iter_blocks(
         reader_src.close()
 
 
+def _as_text(header: list[str]) -> pacsv.ConvertOptions:
+    """Every column as text, a missing value as ``""``."""
+    return pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+
+
+def _bad_reason(row: pacsv.InvalidRow) -> str:
+    return f"{row.actual_columns} fields, expected {row.expected_columns}"
+
+
 #: bytes per unit of Arrow's multi-threaded parse of a block (each core takes units)
 _PARSE_UNIT = 4 << 20
+
+
+def _parse_lines(
+    data: memoryview, header: list[str], *, threads: bool, unit: int | None = None
+) -> tuple[pa.Table, list[BadRow]]:
+    """A block of whole lines without quotes as text columns, and its malformed rows
+    numbered from 1 in the block (0 with ``threads``: Arrow does not number them then);
+    ``unit``: bytes per unit of the parse (:data:`_PARSE_UNIT`)."""
+    unit = unit or _PARSE_UNIT
+    bad: list[BadRow] = []
+
+    def handler(row: pacsv.InvalidRow) -> str:
+        bad.append(BadRow(int(row.number or 0), _bad_reason(row), row.text))
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(
+                column_names=header, use_threads=threads, block_size=unit
+            ),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=handler
+            ),
+            convert_options=_as_text(header),
+        )
+    except pa.ArrowInvalid as e:
+        if "straddl" not in str(e) or unit > len(data):
+            raise
+        # a line longer than Arrow's parse unit: the block again, as one unit
+        return _parse_lines(data, header, threads=threads, unit=len(data) + 1)
+    return table, bad
 
 
 def _header_end(path: Path) -> int | None:
@@ -505,42 +547,6 @@ def _iter_line_blocks(
     scanned once before it is parsed: for a quote, and for the bytes its values hold,
     named in the table's metadata (:func:`uncommon_bytes`).
     """
-    types = {name: pa.string() for name in header}
-    convert = pacsv.ConvertOptions(
-        column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
-    )
-
-    def read_block(data: memoryview, threads: bool) -> tuple[pa.Table, list[BadRow]]:
-        try:
-            return read_block_in(data, threads, _PARSE_UNIT)
-        except pa.ArrowInvalid as e:
-            if "straddl" not in str(e):
-                raise
-            # a line longer than Arrow's parse unit: the block as one unit
-            return read_block_in(data, threads, len(data) + 1)
-
-    def read_block_in(data: memoryview, threads: bool, unit: int) -> tuple[pa.Table, list[BadRow]]:
-        bad: list[BadRow] = []
-
-        def handler(row: pacsv.InvalidRow) -> str:
-            # ``row.number``: the record in the block, from 1 (None with threads)
-            reason = f"{row.actual_columns} fields, expected {row.expected_columns}"
-            bad.append(BadRow(int(row.number or 0), reason, row.text))
-            return "skip"
-
-        options = pacsv.ReadOptions(column_names=header, use_threads=threads, block_size=unit)
-        table = pacsv.read_csv(
-            pa.py_buffer(data),
-            read_options=options,
-            parse_options=pacsv.ParseOptions(
-                newlines_in_values=False,
-                ignore_empty_lines=False,
-                invalid_row_handler=handler,
-            ),
-            convert_options=convert,
-        )
-        return table, bad
-
     line = 2  # the header is line 1
     pos = start  # file offset of the next block
     carry = b""
@@ -569,9 +575,9 @@ def _iter_line_blocks(
             if ord('"') in seen:
                 return pos, line
             try:
-                table, bad = read_block(block, threads=True)
+                table, bad = _parse_lines(block, header, threads=True)
                 if bad:
-                    table, bad = read_block(block, threads=False)
+                    table, bad = _parse_lines(block, header, threads=False)
             except pa.ArrowInvalid as e:
                 msg = f"{path.name}: unreadable data after line ~{line}: {e}"
                 raise IngestError(msg) from e
