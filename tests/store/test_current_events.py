@@ -47,11 +47,8 @@ def test_current_versions_match_ranking_every_event(
             [(e, v, e, T0, at) for e, v, at in rows],
         )
         as_of = None if as_of_h is None else T0 + timedelta(hours=as_of_h)
-        sql = store._current_events_sql("event_id, version")
-        got = store.con.execute(
-            f"SELECT * FROM ({sql}) ORDER BY event_id",
-            [as_of] * store._CURRENT_AS_OF_PARAMS,
-        ).fetchall()
+        sql, params = store._current_events_sql("event_id, version", as_of)
+        got = store.con.execute(f"SELECT * FROM ({sql}) ORDER BY event_id", params).fetchall()
         want = store.con.execute(f"SELECT * FROM ({ORACLE}) ORDER BY event_id", [as_of] * 2)
         assert got == want.fetchall()
         # and through the public reader, with the rest of the columns

@@ -441,23 +441,23 @@ class DuckDBStore(PortableQueries):
                 frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
         return frame
 
-    #: how many times :meth:`_current_events_sql` asks for ``as_of`` (positional)
-    _CURRENT_AS_OF_PARAMS = 8
-
-    def _current_events_sql(self, columns: str) -> str:
-        """The current version of each event (as of the parameter given
-        :attr:`_CURRENT_AS_OF_PARAMS` times). Only the events with more than one version
-        are ranked by a window; the others (nearly all: a version 2 is a corrected
-        record) are taken as they are, which spares a partition of every row by its text
-        key (1.6 -> 1.0 s for 10^6 events)."""
+    def _current_events_sql(
+        self, columns: str, as_of: datetime | None
+    ) -> tuple[str, list[datetime | None]]:
+        """The current version of each event as of ``as_of``, and the query's parameters.
+        Only the events with more than one version are ranked by a window; the others
+        (nearly all: a version 2 is a corrected record) are taken as they are, which
+        spares a partition of every row by its text key (1.6 -> 1.0 s for 10^6 events)."""
         recorded = "(? IS NULL OR recorded_at <= ?)"
-        return (
+        sql = (
+            f"WITH multi AS (SELECT event_id FROM events WHERE version > 1 AND {recorded}) "
             f"SELECT {columns} FROM events WHERE {recorded} AND event_id NOT IN "
-            f"(SELECT event_id FROM events WHERE version > 1 AND {recorded}) "
+            f"(SELECT event_id FROM multi) "
             f"UNION ALL SELECT {columns} FROM events WHERE {recorded} AND event_id IN "
-            f"(SELECT event_id FROM events WHERE version > 1 AND {recorded}) "
+            f"(SELECT event_id FROM multi) "
             "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY version DESC) = 1"
         )
+        return sql, [as_of] * sql.count("?")
 
     def events(
         self,
@@ -474,13 +474,12 @@ class DuckDBStore(PortableQueries):
             cols = columns
         # the sort keys are always selected inside, whatever the caller asked for
         inner_cols = [*cols, *(c for c in ("occurred_at", "event_id") if c not in cols)]
-        inner = self._current_events_sql(", ".join(inner_cols))
+        inner, params = self._current_events_sql(", ".join(inner_cols), as_of)
         sql = (
             f"SELECT {', '.join(cols)} FROM ({inner}) WHERE (? IS NULL OR occurred_at >= ?) "
             "AND (? IS NULL OR occurred_at < ?) ORDER BY occurred_at, event_id"
         )
-        as_of_params = [as_of] * self._CURRENT_AS_OF_PARAMS
-        return self._arrow_df(sql, [*as_of_params, since, since, until, until])
+        return self._arrow_df(sql, [*params, since, since, until, until])
 
     def iter_events(
         self, *, as_of: datetime | None = None, chunk_rows: int = 500_000
@@ -489,10 +488,8 @@ class DuckDBStore(PortableQueries):
         cur = self.con.cursor()
         # a cursor does not inherit the connection's settings: times come back in UTC
         cur.execute("SET TimeZone='UTC'")
-        rel = cur.sql(
-            self._current_events_sql(cols) + " ORDER BY occurred_at, event_id",
-            params=[as_of] * self._CURRENT_AS_OF_PARAMS,
-        )
+        current, params = self._current_events_sql(cols, as_of)
+        rel = cur.sql(current + " ORDER BY occurred_at, event_id", params=params)
         if rel is None:  # pragma: no cover - a SELECT always gives a relation
             return
         # streamed from the relation (a DB-API result's reader copies the rows first)
