@@ -320,9 +320,91 @@ def test_evaluation_writes_refuse_a_key_named_twice(tmp_path: Path) -> None:
                 pd.DataFrame({"event_id": ["e1"], "incident_id": ["I1"]}),
             )
         assert store.incidents().empty and store.incident_members().empty
-        assert store.con.execute(
-            "SELECT value FROM meta WHERE key = 'schema_version'"
-        ).fetchall() == [("2",)]
+        assert store.schema_version() == 3
+    finally:
+        store.close()
+
+
+def _constraints(store: DuckDBStore, table: str) -> list[str]:
+    return [
+        str(r[0])
+        for r in store.con.execute(
+            "SELECT constraint_type FROM duckdb_constraints() WHERE table_name = ?", [table]
+        ).fetchall()
+    ]
+
+
+def test_events_looked_up_by_id_through_an_index(tmp_path: Path) -> None:
+    """Schema 3: ``events`` has no primary key (it was built and written at every commit,
+    and a key of (event_id, version) is not searched by event_id alone) but an index on
+    ``event_id``, which a lookup by id uses."""
+    store = open_store(tmp_path / "s3.duckdb")
+    assert isinstance(store, DuckDBStore)
+    try:
+        assert "PRIMARY KEY" not in _constraints(store, "events")
+        indexes = store.con.execute(
+            "SELECT index_name, expressions FROM duckdb_indexes() WHERE table_name = 'events'"
+        ).fetchall()
+        assert indexes == [("events_event_id", "[event_id]")]
+        store.add_events(_events(100), batch_id=_batch(store), recorded_at=T0)
+        one = store.events(columns=["event_id"])["event_id"].iloc[7]
+        query = "SELECT version FROM events WHERE event_id = ?"
+        plan = store.con.execute("EXPLAIN ANALYZE " + query, [one]).fetchall()
+        assert "Type: Index Scan" in str(plan)
+        assert store.con.execute(query, [one]).fetchall() == [(1,)]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("n", [3, 100])  # a few rows, and more than SMALL_BATCH_ROWS
+def test_add_events_refuses_a_record_named_twice(tmp_path: Path, n: int) -> None:
+    """Without the key, the writer refuses two rows of one record (both would be stored as
+    its next version); nothing of that write is stored."""
+    store = open_store(tmp_path / "twice.duckdb")
+    assert isinstance(store, DuckDBStore)
+    try:
+        b = _batch(store)
+        ev = _events(n)
+        with pytest.raises(ValueError, match="event_id value"):
+            store.add_events(
+                pd.concat([ev, ev.iloc[[n - 1]]], ignore_index=True), batch_id=b, recorded_at=T0
+            )
+        assert store.count_events() == 0
+        assert store.add_events(ev, batch_id=b, recorded_at=T0)["loaded"] == n
+    finally:
+        store.close()
+
+
+def _as_version_2(store: DuckDBStore) -> None:
+    """Give a new DuckDB store the ``events`` table of schema versions 1 and 2 (a primary
+    key, no index)."""
+    ddl = store.con.execute(
+        "SELECT sql FROM duckdb_tables() WHERE table_name = 'events'"
+    ).fetchall()[0][0]
+    store.con.execute("DROP INDEX events_event_id; DROP TABLE events")
+    store.con.execute(
+        ddl.rstrip().rstrip(";").removesuffix(")") + ", PRIMARY KEY (event_id, version))"
+    )
+    store.con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+
+def test_events_on_a_version_2_store(tmp_path: Path) -> None:
+    """A store made before ``events`` lost its key keeps it, gets no index when opened
+    again, and stores versions the same way."""
+    path = tmp_path / "v2.duckdb"
+    store = open_store(path)
+    assert isinstance(store, DuckDBStore)
+    _as_version_2(store)
+    store.close()
+    store = open_store(path)
+    assert isinstance(store, DuckDBStore)
+    try:
+        assert store.schema_version() == 2
+        assert "PRIMARY KEY" in _constraints(store, "events")
+        assert not store.con.execute(
+            "SELECT * FROM duckdb_indexes() WHERE table_name = 'events'"
+        ).fetchall()
+        test_event_versions_and_as_of(store)
     finally:
         store.close()
 

@@ -418,6 +418,10 @@ def _store_round(
         ).fetchall()
     )
     batch_ids = [drawn[job.sha] for job in fresh]
+    planned = [(e, version) for plan in plans for e, version, _, _ in plan]
+    if len(set(planned)) < len(planned):  # _rounds keeps a round's events apart
+        msg = "a round of field reports names an event twice; nothing written"
+        raise ValueError(msg)
     values = []
     for batch_id, plan in zip(batch_ids, plans, strict=True):
         for e, version, sha, row in plan:

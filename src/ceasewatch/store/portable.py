@@ -94,8 +94,10 @@ class PortableQueries:
         return self._df("SELECT * FROM batches ORDER BY batch_id")
 
     def count_events(self) -> int:
-        row = self.con.execute("SELECT count(DISTINCT event_id) FROM events").fetchone()
-        return int(row[0]) if row else 0
+        # all rows fetched: DuckDB keeps a result open until a fetch finds no more rows,
+        # and a frame cannot be registered on the connection meanwhile
+        rows = self.con.execute("SELECT count(DISTINCT event_id) FROM events").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError
@@ -108,11 +110,10 @@ class PortableQueries:
         with self.transaction():
             # the version is numbered from what is stored: one writer at a time
             self.lock("agreements")
-            row = self.con.execute(
+            rows = self.con.execute(
                 "SELECT coalesce(max(version), 0) + 1 FROM agreements"
-            ).fetchone()
-            assert row is not None
-            version = int(row[0])
+            ).fetchall()
+            version = int(rows[0][0])
             self.con.execute(
                 "INSERT INTO agreements VALUES (?,?,?,?,?,?,?,?)",
                 [
@@ -135,22 +136,22 @@ class PortableQueries:
         )
 
     def agreement_document(self, version: int) -> dict[str, Any]:
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT document FROM agreements WHERE version = ?", [version]
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not rows:
             msg = f"agreement version {version} is not in the store {self._shown_location()}"
             raise NotFoundError(msg)
-        doc: dict[str, Any] = json.loads(row[0])
+        doc: dict[str, Any] = json.loads(rows[0][0])
         return doc
 
     def set_violation_status(
         self, violation_id: str, status: str, *, comment: str, actor: str
     ) -> None:
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT 1 FROM violations WHERE violation_id = ?", [violation_id]
-        ).fetchone()
-        if row is None:
+        ).fetchall()
+        if not rows:
             msg = f"violation {violation_id!r} does not exist"
             raise NotFoundError(msg)
         self.con.execute(
