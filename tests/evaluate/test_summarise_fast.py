@@ -233,6 +233,22 @@ def test_join_unique_equals_the_python_join(rows: list[tuple[str, str | None]]) 
     assert got.tolist() == want.tolist()
 
 
+@pytest.mark.parametrize("n_values", [3, 3_000])
+def test_join_unique_by_marks_and_by_sorting(n_values: int) -> None:
+    """Few distinct values are paired by marks, many by sorting: the same joins."""
+    rng = np.random.default_rng(n_values)
+    frame = pd.DataFrame(
+        {
+            "k": [f"I{k}" for k in rng.integers(0, 2_000, 3_000)],
+            "v": [None if v == 0 else f"v{v}" for v in rng.integers(0, n_values, 3_000)],
+        }
+    )
+    got = join_unique(frame, "k", "v")
+    want = reference_join_unique(frame, "k", "v")
+    assert got.index.tolist() == want.index.tolist()
+    assert got.tolist() == want.tolist()
+
+
 def test_summary_of_numeric_ids_equals_the_pandas_group_by() -> None:
     """Ids that are not text (numbers) are grouped and tie-broken as pandas sorts them."""
     events = make_events(

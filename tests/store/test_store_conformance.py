@@ -232,7 +232,8 @@ def test_evaluation_results(st: AnyStore) -> None:
     assert ev["side"].tolist() == ["UA", "RU"]
     assert len(st.evaluated_event_ids()) == 2
     members = pd.DataFrame({"event_id": ["e1", "e2"], "incident_id": ["I1", "I2"]})
-    st.replace_incidents(pd.Series(["e1", "e2"]), _incidents(["I1", "I2"]), members)
+    # the first write (nothing stored yet): an incident without a member is not kept
+    st.replace_incidents(pd.Series(["e1", "e2"]), _incidents(["I1", "I2", "I3"]), members)
     assert st.incidents()["incident_id"].tolist() == ["I1", "I2"]
     # e2 merged into I1: I2 has no member left and goes
     st.replace_incidents(

@@ -33,7 +33,15 @@ def join_unique_codes(
         return np.full(n_keys, "", dtype=object)
     codes, uniques = pd.factorize(col[ok].astype(str), sort=True)
     m = len(uniques)
-    pairs = np.unique(key[ok].astype(np.int64) * m + codes)
+    flat = key[ok].astype(np.int64) * m + codes
+    if n_keys * m <= 8 * len(flat) + 4096:
+        # few distinct values (categories, sources): a mark per (key, value) finds the
+        # distinct pairs, in order, without sorting every row
+        seen = np.zeros(n_keys * m, dtype=bool)
+        seen[flat] = True
+        pairs = np.flatnonzero(seen)
+    else:
+        pairs = np.unique(flat)
     counts = np.bincount(pairs // m, minlength=n_keys)
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]), type=pa.int64())
     values = pc.take(pa.array(np.asarray(uniques, dtype=object), type=pa.large_string()), pairs % m)

@@ -240,11 +240,12 @@ def summarise_and_rule(
     inc_zones = _zones_by_version(incidents, inc_versions, models)
     incidents = pd.concat([incidents, inc_zones], axis=1)
     incidents["updated_at"] = datetime.now(UTC)
+    # the columns' own arrays: through numpy objects, pandas would convert the text twice
     members = pd.DataFrame(
-        {"event_id": events[schema.EVENT_ID].to_numpy(), "incident_id": inc_ids.to_numpy()}
+        {"event_id": events[schema.EVENT_ID].array, "incident_id": inc_ids.array}
     )
     member_detail = events[[schema.EVENT_ID, schema.CATEGORY, schema.WEAPON_CLASS]].assign(
-        **{schema.INCIDENT_ID: inc_ids.to_numpy()}
+        **{schema.INCIDENT_ID: inc_ids.array}
     )
     parts = [
         violations_from_incidents(incidents[inc_versions == v], member_detail, agreements[int(v)])
@@ -425,11 +426,12 @@ def evaluate_store(
         stored[at >= 0] = old["incident_id"].to_numpy(dtype=object)[at[at >= 0]]
         moved = (at < 0) | (stored != inc_ids.to_numpy(dtype=object))
         dirty = moved | due[in_window].to_numpy(dtype=bool)
-        changed = pd.concat(
-            [inc_ids[dirty], pd.Series(stored[moved & (at >= 0)], dtype=object)]
-        ).drop_duplicates()
-        keep = isin_strings(inc_ids, changed)
-        window, inc_ids = window[keep], inc_ids[keep]
+        if not dirty.all():  # (all dirty: every incident changed, all are kept)
+            changed = pd.concat(
+                [inc_ids[dirty], pd.Series(stored[moved & (at >= 0)], dtype=object)]
+            ).drop_duplicates()
+            keep = isin_strings(inc_ids, changed)
+            window, inc_ids = window[keep], inc_ids[keep]
     incidents, members, violations = summarise_and_rule(window, inc_ids, agreements, models)
 
     write_evaluation(

@@ -549,6 +549,17 @@ class DuckDBStore(PortableQueries):
             with self.transaction():
                 self._check_unique("_mem", "event_id", "incident members")
                 self._check_unique("_inc", "incident_id", "incidents")
+                cols = ", ".join(incidents.columns)
+                if not self.con.execute("SELECT count(*) FROM incident_members").fetchall()[0][0]:
+                    # nothing stored yet (a first evaluation): nothing to replace
+                    self.con.execute("INSERT INTO incident_members SELECT * FROM _mem")
+                    # (incidents without members are not kept, as below)
+                    self.con.execute("DELETE FROM incidents")
+                    self.con.execute(
+                        f"INSERT INTO incidents ({cols}) SELECT {cols} FROM _inc "
+                        "WHERE incident_id IN (SELECT incident_id FROM _mem)"
+                    )
+                    return
                 # only rows that change are written: an event that left every incident is
                 # deleted, one that moved is deleted and inserted, a new one inserted (the
                 # members of a changed incident mostly stay where they are, and rewriting
@@ -565,7 +576,6 @@ class DuckDBStore(PortableQueries):
                     "INSERT INTO incident_members SELECT m.event_id, m.incident_id "
                     "FROM _mem m ANTI JOIN incident_members o USING (event_id)"
                 )
-                cols = ", ".join(incidents.columns)
                 self.con.execute(
                     "DELETE FROM incidents WHERE incident_id IN (SELECT incident_id FROM _inc)"
                 )
