@@ -155,7 +155,7 @@ def events_and_ids(draw: Any) -> tuple[pd.DataFrame, pd.Series]:
         n,
         **{
             # shuffled, and repeated: the tie-break must compare the ids, not the rows
-            schema.EVENT_ID: col(st.sampled_from(["e3", "e1", "e20", "e2", "e10", "x"])),
+            schema.EVENT_ID: col(st.sampled_from(["e3", "e1", "e20", "e2", "e10", "x", "é", "ea"])),
             schema.SOURCE: col(st.sampled_from(["firms", "acled", "ucdp", "field_report"])),
             schema.OCCURRED_AT: col(
                 st.sampled_from(["2023-06-01T12:00Z", "2023-06-01T00:00Z", "2023-06-02T08:30Z"])

@@ -739,6 +739,30 @@ def _text_rank(values: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     return np.asarray(pd.factorize(values, sort=True)[0], dtype=np.int64)
 
 
+def _least_text_first(
+    key: npt.NDArray[np.int64], values: npt.NDArray[Any]
+) -> npt.NDArray[np.int64]:
+    """Per key (``key`` sorted, rows in order within a key): the position of the first row
+    holding the key's least value, as a stable sort by (key, value) would put first.
+    Text is compared by Arrow (a minimum per key: no sort of the rows); anything else,
+    or text with a missing value, is ranked as pandas sorts it."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        text = pa.array(values, type=pa.large_string())
+        least = pa.table({"k": key, "v": text}).group_by("k").aggregate([("v", "min")])
+        at = np.zeros(int(key.max()) + 1, dtype=np.int64)
+        at[least["k"].to_numpy()] = np.arange(least.num_rows, dtype=np.int64)
+        is_least = pc.equal(text, pc.take(least["v_min"], pa.array(at[key])))
+        hit = np.flatnonzero(np.asarray(is_least.to_numpy(zero_copy_only=False), dtype=bool))
+        first = np.ones(len(hit), dtype=bool)
+        first[1:] = key[hit[1:]] != key[hit[:-1]]
+        return hit[first]
+    sub = np.lexsort((_text_rank(values), key))
+    kc = key[sub]
+    first = np.ones(len(kc), dtype=bool)
+    first[1:] = kc[1:] != kc[:-1]
+    return sub[first]
+
+
 def _first_rows(
     key: npt.NDArray[np.int64],
     n_keys: int,
@@ -770,13 +794,12 @@ def _first_rows(
         if len(tied_groups):
             cand = same & np.isin(ks, tied_groups)
             pos = np.flatnonzero(cand)
-            r = _text_rank(np.asarray(tie_text, dtype=object)[rows[order[pos]]])
-            sub = np.lexsort((r, ks[pos]))
-            kc = ks[pos][sub]
-            first = np.ones(len(kc), dtype=bool)
-            first[1:] = kc[1:] != kc[:-1]
             head[pos] = False
-            head[pos[sub[first]]] = True
+            head[
+                pos[
+                    _least_text_first(ks[pos], np.asarray(tie_text, dtype=object)[rows[order[pos]]])
+                ]
+            ] = True
     out = np.full(n_keys, -1, dtype=np.int64)
     out[ks[head]] = rows[order[head]]
     return out

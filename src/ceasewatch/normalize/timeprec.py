@@ -11,6 +11,7 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 _DAY = 86_400.0
 
@@ -61,12 +62,14 @@ def time_bounds(
     lo, hi
         Bounds in seconds since the epoch, inclusive.
     """
-    before = np.zeros(len(precision))
-    after = np.zeros(len(precision))
-    for code, (b, a) in PRECISION_SPAN_S.items():
-        mask = precision == code
-        before[mask] = b
-        after[mask] = a
+    # per distinct code (a code not in the table, or none, spans nothing)
+    codes, uniques = pd.factorize(np.asarray(precision, dtype=object))
+    spans = np.array(
+        [PRECISION_SPAN_S.get(u, (0.0, 0.0)) for u in uniques] + [(0.0, 0.0)],
+        dtype=float,
+    ).reshape(-1, 2)
+    at = np.where(codes < 0, len(uniques), codes)
+    before, after = spans[at, 0], spans[at, 1]
     lo = occurred_at_s - before
     hi = occurred_at_s + np.maximum(after, np.nan_to_num(window_s))
     return lo, hi
