@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -411,3 +412,20 @@ def test_summary_place_in_a_given_crs_agrees_with_the_default() -> None:
         other = summarise_incidents(ev, inc, crs=metric_crs(*box))
         _, _, d = GEOD.inv(base[schema.LON], base[schema.LAT], other[schema.LON], other[schema.LAT])
         assert np.all(np.asarray(d) < 0.5)
+
+
+def test_links_of_equal_score_are_taken_in_the_order_of_their_ids() -> None:
+    """B (report g2) ties with A and with C (both of report g1, so never together): the
+    same place and time, equal scores. Which one B joins is decided by the event ids, the
+    same whatever the input order."""
+    rows = [
+        firms(eid, **{schema.REPORT_GROUP: group, **at(0.0)})
+        for eid, group in (("A", "g1"), ("B", "g2"), ("C", "g1"))
+    ]
+    seen = set()
+    for order in itertools.permutations(range(3)):
+        ids = ids_by_event(frame(*(rows[k] for k in order)))
+        assert ids["A"] != ids["C"]
+        assert ids["B"] in (ids["A"], ids["C"])
+        seen.add(frozenset(e for e in "AC" if ids[e] == ids["B"]))
+    assert len(seen) == 1

@@ -542,15 +542,16 @@ def _str_less(offsets, data, a, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def order_ties(order, score, ha, hb, ia, ib, offsets, data):  # type: ignore[no-untyped-def]
-    """Within runs of ``order`` (sorted by score) with equal scores, sort the links by
-    the hashes ``ha <= hb`` of their two ids, then by the ids themselves, so that the
-    order never depends on the input order."""
+def order_ties(order, sorted_score, ha, hb, ia, ib, offsets, data):  # type: ignore[no-untyped-def]
+    """Within runs of ``order`` (sorted by score; ``sorted_score`` is the scores in that
+    order, read in sequence) with equal scores, sort the links by the hashes ``ha <= hb``
+    of their two ids, then by the ids themselves, so that the order never depends on the
+    input order."""
     m = len(order)
     s = 0
     while s < m:
         e = s + 1
-        while e < m and score[order[e]] == score[order[s]]:
+        while e < m and sorted_score[e] == sorted_score[s]:
             e += 1
         if e - s > 1:
             for p in range(s + 1, e):

@@ -676,12 +676,14 @@ def _best_first(
     """Order of the links: best score first, ties by the two records' event ids."""
     from ceasewatch.evaluate import _corroborate_kernel as kern
 
+    ia, ib = idx[li], idx[lj]
     h = kern.hash_strings(*ids)
-    hi_, hj = h[idx[li]], h[idx[lj]]
+    hi_, hj = h[ia], h[ib]
     hmin, hmax = np.minimum(hi_, hj), np.maximum(hi_, hj)
     order = np.argsort(score)
+    # the scores in sorted order: the kernel finds the runs of ties reading in sequence
     return np.asarray(
-        kern.order_ties(order, score, hmin, hmax, idx[li], idx[lj], *ids), dtype=np.int64
+        kern.order_ties(order, score[order], hmin, hmax, ia, ib, *ids), dtype=np.int64
     )
 
 
