@@ -55,7 +55,7 @@ from pyproj import CRS, Transformer
 from ceasewatch.evaluate.frames import join_unique_codes
 from ceasewatch.normalize import schema, vocab
 from ceasewatch.normalize.crs import to_metric, to_wgs84
-from ceasewatch.normalize.timeprec import PRECISION_SPAN_S, time_bounds
+from ceasewatch.normalize.timeprec import time_bounds
 
 #: categories that can describe one and the same happening share a group: a strike, the
 #: explosion a monitor heard, the fire a satellite saw; a clash, the bursts of fire heard.
@@ -403,18 +403,13 @@ def _group_codes(col: pd.Series) -> npt.NDArray[np.int64]:
 def _time_bounds(
     events: pd.DataFrame, params: CorroborationParams
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Each event's time interval (s since the epoch), a fire's opened by ``fire_lead_s``.
-
-    The same bounds as :func:`~ceasewatch.normalize.timeprec.time_bounds`, computed from
-    the codes of the precision column instead of one comparison per code.
-    """
-    t = _epoch_s(events[schema.OCCURRED_AT])
-    codes, uniques = pd.factorize(events[schema.TIME_PRECISION])
-    spans = np.array([PRECISION_SPAN_S.get(str(u), (0.0, 0.0)) for u in uniques] + [(0.0, 0.0)])
-    codes = np.where(codes < 0, len(uniques), codes)
-    window = np.nan_to_num(events[schema.TIME_WINDOW_S].to_numpy(dtype=float))
-    lo = t - spans[codes, 0]
-    hi = t + np.maximum(spans[codes, 1], window)
+    """Each event's time interval (s since the epoch, :func:`time_bounds`), a fire's
+    opened by ``fire_lead_s``."""
+    lo, hi = time_bounds(
+        _epoch_s(events[schema.OCCURRED_AT]),
+        events[schema.TIME_PRECISION],
+        events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
+    )
     fire = (events[schema.CATEGORY] == "fire_detection").to_numpy(dtype=bool)
     lo = np.where(fire, lo - params.fire_lead_s, lo)
     return lo, hi
@@ -816,14 +811,6 @@ def _take(values: pd.Series, at: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
     return out
 
 
-def _lookup(values: pd.Series, table: dict[str, int], missing: float) -> npt.NDArray[np.float64]:
-    """``table[value]`` of each value (``missing`` for a value not in it, or none),
-    looked up once per distinct value."""
-    codes, uniques = pd.factorize(values)
-    per = np.array([float(table.get(str(u), missing)) for u in uniques] + [missing])
-    return per[np.where(codes < 0, len(uniques), codes)]
-
-
 def summarise_incidents(
     events: pd.DataFrame, incident_id: pd.Series, crs: CRS | None = None
 ) -> pd.DataFrame:
@@ -854,7 +841,7 @@ def summarise_incidents(
     t = _epoch_s(events[schema.OCCURRED_AT])
     lo, hi = time_bounds(
         t,
-        events[schema.TIME_PRECISION].to_numpy(dtype=object),
+        events[schema.TIME_PRECISION],
         events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
     )
     src_codes, src_names = _sorted_codes(events[schema.SOURCE], schema.SOURCE)
@@ -890,10 +877,10 @@ def summarise_incidents(
         else _first_rows(key, n, [hi - lo], valid=has_precision, tie_text=event_ids)
     )
     category = events[schema.CATEGORY]
-    prio = _lookup(category, schema.CATEGORY_PRIORITY, 0.0)
+    prio = vocab.lookup(category, schema.CATEGORY_PRIORITY, 0.0)
     top_cat = _first_rows(key, n, [-prio], valid=category.notna().to_numpy(dtype=bool))
     weapon = events[schema.WEAPON_CLASS]
-    rank_f = _lookup(weapon, {c: i for i, c in enumerate(schema.WEAPON_CLASSES)}, -1.0)
+    rank_f = vocab.lookup(weapon, {c: i for i, c in enumerate(schema.WEAPON_CLASSES)}, -1.0)
     heavy = _first_rows(key, n, [-rank_f], valid=rank_f >= 0)
     location = events[schema.LOCATION_NAME]
     place = _first_rows(key, n, [geo], valid=location.notna().to_numpy(dtype=bool))

@@ -564,7 +564,7 @@ def _due_and_window(
     t_s = _epoch_s(events[schema.OCCURRED_AT])
     lo, hi = time_bounds(
         t_s,
-        events[schema.TIME_PRECISION].to_numpy(dtype=object),
+        events[schema.TIME_PRECISION],
         events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
     )
     margin = params.max_time_span_s + params.time_tolerance_s

@@ -390,7 +390,7 @@ def evaluate_store(
     t_s = events[schema.OCCURRED_AT].astype("datetime64[us, UTC]").astype("int64").to_numpy() / 1e6
     lo, hi = time_bounds(
         t_s,
-        events[schema.TIME_PRECISION].to_numpy(dtype=object),
+        events[schema.TIME_PRECISION],
         events[schema.TIME_WINDOW_S].to_numpy(dtype=float),
     )
     old = store.incident_members()

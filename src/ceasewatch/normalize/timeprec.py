@@ -11,7 +11,8 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+from ceasewatch.normalize.vocab import lookup
 
 _DAY = 86_400.0
 
@@ -43,7 +44,7 @@ PRECISION_ISO_FORMAT: Final[dict[str, str]] = {
 
 def time_bounds(
     occurred_at_s: npt.NDArray[np.float64],
-    precision: npt.NDArray[np.object_],
+    precision: npt.ArrayLike,
     window_s: npt.NDArray[np.float64],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Interval within which each event happened.
@@ -62,14 +63,9 @@ def time_bounds(
     lo, hi
         Bounds in seconds since the epoch, inclusive.
     """
-    # per distinct code (a code not in the table, or none, spans nothing)
-    codes, uniques = pd.factorize(np.asarray(precision, dtype=object))
-    spans = np.array(
-        [PRECISION_SPAN_S.get(u, (0.0, 0.0)) for u in uniques] + [(0.0, 0.0)],
-        dtype=float,
-    ).reshape(-1, 2)
-    at = np.where(codes < 0, len(uniques), codes)
-    before, after = spans[at, 0], spans[at, 1]
+    # a code not in the table, or none, spans nothing
+    spans = lookup(precision, PRECISION_SPAN_S, (0.0, 0.0))
+    before, after = spans[:, 0], spans[:, 1]
     lo = occurred_at_s - before
     hi = occurred_at_s + np.maximum(after, np.nan_to_num(window_s))
     return lo, hi

@@ -283,18 +283,19 @@ def admiralty_weight(
 ) -> npt.NDArray[np.float64]:
     """Weight in (0, 1) of each record from its Admiralty grade (an unknown or missing
     grade: 0.3 for reliability, 0.5 for credibility)."""
-    r = _looked_up(reliability, RELIABILITY_WEIGHT, 0.3)
-    c = _looked_up(credibility, CREDIBILITY_WEIGHT, 0.5)
+    r = lookup(reliability, RELIABILITY_WEIGHT, 0.3)
+    c = lookup(credibility, CREDIBILITY_WEIGHT, 0.5)
     return np.asarray(r * c, dtype=float)
 
 
-def _looked_up(
-    values: npt.NDArray[Any], table: Mapping[Any, float], missing: float
-) -> npt.NDArray[np.float64]:
-    """``table[value]`` of each value (``missing`` for a value not in it, or none), looked
-    up once per distinct value."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
-    per = np.array([float(table.get(u, missing)) for u in uniques] + [missing], dtype=float)
+def lookup(values: Any, table: Mapping[Any, Any], missing: Any) -> npt.NDArray[np.float64]:
+    """``table[value]`` of each value as floats (``missing`` for a value not in the table,
+    or none), looked up once per distinct value. Table values that are tuples give a row
+    per value (``missing`` then is a tuple of the same length)."""
+    if not isinstance(values, pd.Series | pd.Index):  # a Series is hashed as it is
+        values = np.asarray(values, dtype=object)
+    codes, uniques = pd.factorize(values)
+    per = np.array([table.get(u, missing) for u in uniques] + [missing], dtype=float)
     return per[np.where(codes < 0, len(uniques), codes)]
 
 
