@@ -376,6 +376,19 @@ def test_add_events_refuses_a_record_named_twice(tmp_path: Path, n: int) -> None
         store.close()
 
 
+def test_a_result_left_open_does_not_block_a_write(tmp_path: Path) -> None:
+    """A ``fetchone()`` leaves DuckDB's result open, which blocks registering a frame;
+    the store closes it before each of its registrations."""
+    store = open_store(tmp_path / "open.duckdb")
+    assert isinstance(store, DuckDBStore)
+    try:
+        b = _batch(store)
+        assert store.con.execute("SELECT * FROM range(3)").fetchone() == (0,)
+        assert store.add_events(_events(100), batch_id=b, recorded_at=T0)["loaded"] == 100
+    finally:
+        store.close()
+
+
 def _as_version_2(store: DuckDBStore) -> None:
     """Give a new DuckDB store the ``events`` table of schema versions 1 and 2 (a primary
     key, no index)."""

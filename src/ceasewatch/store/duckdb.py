@@ -160,6 +160,17 @@ class DuckDBStore(PortableQueries):
         rows = self.con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
         return int(rows[0][0]) if rows else 1
 
+    def _settle(self) -> None:
+        """Close any result an earlier ``execute()`` left open (a ``fetchone()`` leaves
+        it open): DuckDB refuses to register a frame or start a relation on the
+        connection meanwhile, and an ``execute()`` of its own closes it."""
+        self.con.execute("SELECT 1").fetchall()
+
+    def _register(self, name: str, frame: Any) -> None:
+        """``frame`` (pandas or Arrow) as the view ``name`` of the connection."""
+        self._settle()
+        self.con.register(name, frame)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self._depth:
@@ -207,7 +218,7 @@ class DuckDBStore(PortableQueries):
                 "running",
                 __version__,
             ],
-        ).fetchall()  # all: a result left open blocks the connection's next statement
+        ).fetchall()
         return int(row[0][0])
 
     def claim_source_ids(self, batch_id: int, ids: pd.Series, line_no: pd.Series) -> pd.Series:
@@ -224,7 +235,7 @@ class DuckDBStore(PortableQueries):
                 "line_no": line_no.to_numpy(),
             }
         )
-        self.con.register("_ids", frame)
+        self._register("_ids", frame)
         try:
             seen = self.con.execute(
                 "SELECT i.pos, c.line_no FROM _ids i JOIN _claims c "
@@ -249,7 +260,7 @@ class DuckDBStore(PortableQueries):
             return
         frame = rows[["batch_id", "source", "file_name", "line_no", "reason", "raw"]].copy()
         frame["recorded_at"] = _now()
-        self.con.register("_q", frame)
+        self._register("_q", frame)
         try:
             self.con.execute("INSERT INTO quarantine SELECT * FROM _q")
         finally:
@@ -264,7 +275,7 @@ class DuckDBStore(PortableQueries):
         if len(events) <= SMALL_BATCH_ROWS:
             return self._add_few_events(events, batch_id=batch_id, recorded_at=recorded_at)
         frame = events[list(schema.EVENT_COLUMNS)]
-        self.con.register("_chunk", frame)
+        self._register("_chunk", frame)
         try:
             self.con.execute(
                 "CREATE OR REPLACE TEMP TABLE _staged AS SELECT "
@@ -371,7 +382,7 @@ class DuckDBStore(PortableQueries):
         self._claims_table()
         key = "substr(md5(source || chr(31) || source_event_id), 1, 20)"
         dups = no_dups
-        con.register("_chunk", events)
+        self._register("_chunk", events)
         try:
             # a duplicate: claimed in an earlier chunk, or not the first (by line) in this one
             dups = con.execute(
@@ -392,7 +403,7 @@ class DuckDBStore(PortableQueries):
             # what is kept names each source id once in the batch, so each event id once
             keep = ""
             if not dups.empty:
-                con.register("_dup_lines", dups[[schema.LINE_NO]])
+                self._register("_dup_lines", dups[[schema.LINE_NO]])
                 keep = "WHERE line_no NOT IN (SELECT line_no FROM _dup_lines)"
             con.execute(
                 f"INSERT INTO _claims SELECT ?, source_event_id, line_no FROM _chunk {keep}",
@@ -438,9 +449,7 @@ class DuckDBStore(PortableQueries):
         """What ``_df`` gives, through Arrow (for large results: ``.df()`` converts text
         about twice as slowly). A text column with no value comes back as objects (None),
         as ``.df()`` has it."""
-        # a relation may not start while an earlier execute()'s result is pending: an
-        # execute() of its own closes it, as any execute() would
-        self.con.execute("SELECT 1").fetchall()
+        self._settle()
         rel = self.con.sql(sql, params=params)
         if rel is None:  # pragma: no cover - a SELECT always gives a relation
             return self._df(sql, params)
@@ -524,7 +533,7 @@ class DuckDBStore(PortableQueries):
     def put_event_eval(self, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        self.con.register("_ev", frame[list(EVENT_EVAL_COLUMNS)])
+        self._register("_ev", frame[list(EVENT_EVAL_COLUMNS)])
         try:
             with self.transaction():
                 self._check_unique("_ev", "event_id", "event zones")
@@ -543,9 +552,9 @@ class DuckDBStore(PortableQueries):
         self, event_ids: pd.Series, incidents: pd.DataFrame, members: pd.DataFrame
     ) -> None:
         ids = pd.DataFrame({"event_id": event_ids.astype(str).to_numpy()})
-        self.con.register("_ids", ids)
-        self.con.register("_inc", incidents)
-        self.con.register("_mem", members[["event_id", "incident_id"]])
+        self._register("_ids", ids)
+        self._register("_inc", incidents)
+        self._register("_mem", members[["event_id", "incident_id"]])
         try:
             with self.transaction():
                 self._check_unique("_mem", "event_id", "incident members")
@@ -614,7 +623,7 @@ class DuckDBStore(PortableQueries):
         """
         now = _now()
         ids = pd.DataFrame({"incident_id": incident_ids.astype(str).to_numpy()})
-        self.con.register("_iids", ids)
+        self._register("_iids", ids)
         try:
             self.con.execute(
                 "UPDATE violations SET active = false, updated_at = ? "
@@ -634,7 +643,7 @@ class DuckDBStore(PortableQueries):
         frame = violations.copy()
         frame["updated_at"] = now
         frame["active"] = True
-        self.con.register("_v", frame)
+        self._register("_v", frame)
         try:
             cols = [c for c in frame.columns if c != "detected_at"]
             col_sql = ", ".join(cols)

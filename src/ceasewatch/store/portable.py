@@ -94,8 +94,6 @@ class PortableQueries:
         return self._df("SELECT * FROM batches ORDER BY batch_id")
 
     def count_events(self) -> int:
-        # all rows fetched: DuckDB keeps a result open until a fetch finds no more rows,
-        # and a frame cannot be registered on the connection meanwhile
         rows = self.con.execute("SELECT count(DISTINCT event_id) FROM events").fetchall()
         return int(rows[0][0]) if rows else 0
 
