@@ -750,14 +750,16 @@ def _least_text_first(
         at[least["k"].to_numpy()] = np.arange(least.num_rows, dtype=np.int64)
         is_least = pc.equal(text, pc.take(least["v_min"], pa.array(at[key])))
         hit = np.flatnonzero(np.asarray(is_least.to_numpy(zero_copy_only=False), dtype=bool))
-        first = np.ones(len(hit), dtype=bool)
-        first[1:] = key[hit[1:]] != key[hit[:-1]]
-        return hit[first]
+        return hit[_run_starts(key[hit])]
     sub = np.lexsort((_text_rank(values), key))
-    kc = key[sub]
-    first = np.ones(len(kc), dtype=bool)
-    first[1:] = kc[1:] != kc[:-1]
-    return sub[first]
+    return sub[_run_starts(key[sub])]
+
+
+def _run_starts(sorted_key: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Whether each row is the first of its run of equal keys (``sorted_key`` sorted)."""
+    start = np.ones(len(sorted_key), dtype=bool)
+    start[1:] = sorted_key[1:] != sorted_key[:-1]
+    return start
 
 
 def _first_rows(
@@ -777,8 +779,7 @@ def _first_rows(
     cols = [np.asarray(c, dtype=float)[rows] for c in sort_by]
     order = np.lexsort([*reversed(cols), k])
     ks = k[order]
-    head = np.ones(len(ks), dtype=bool)
-    head[1:] = ks[1:] != ks[:-1]
+    head = _run_starts(ks)
     if tie_text is not None and len(ks):
         # rows that tie with their group's head on every number: the text decides
         head_at = np.maximum.accumulate(np.where(head, np.arange(len(ks)), 0))
@@ -791,12 +792,9 @@ def _first_rows(
         if len(tied_groups):
             cand = same & np.isin(ks, tied_groups)
             pos = np.flatnonzero(cand)
+            text = np.asarray(tie_text, dtype=object)[rows[order[pos]]]
             head[pos] = False
-            head[
-                pos[
-                    _least_text_first(ks[pos], np.asarray(tie_text, dtype=object)[rows[order[pos]]])
-                ]
-            ] = True
+            head[pos[_least_text_first(ks[pos], text)]] = True
     out = np.full(n_keys, -1, dtype=np.int64)
     out[ks[head]] = rows[order[head]]
     return out
