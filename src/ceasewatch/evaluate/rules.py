@@ -46,13 +46,7 @@ def isin_strings(values: Any, members: Any) -> npt.NDArray[np.bool_]:
     """``values`` (text) is one of ``members``, element-wise; a missing value is in
     nothing. What ``Series.isin`` answers, hashed in Arrow (pandas' own ``isin`` of a
     ``str`` column builds one Python object per member)."""
-    if len(values) == 0 or len(members) == 0:  # nothing to hash
-        return np.zeros(len(values), dtype=bool)
-    value_set = _strings(members)
-    if isinstance(value_set, pa.ChunkedArray):
-        value_set = value_set.combine_chunks()
-    hit = pc.is_in(_strings(values), value_set=value_set, skip_nulls=True)
-    return np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return index_in_strings(values, members) >= 0
 
 
 def index_in_strings(values: Any, members: Any) -> npt.NDArray[np.int64]:
