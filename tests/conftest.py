@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,20 @@ TEST_LINE = [
     (32.62, 46.64),  # Kherson
     (32.00, 46.50),
 ]
+
+
+_ZONE_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A zone cache of the test run's own (never the user's), removed at the end."""
+    _ZONE_CACHE.append(tempfile.mkdtemp(prefix="ceasewatch-test-cache-"))
+    os.environ["CEASEWATCH_CACHE_DIR"] = _ZONE_CACHE[-1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for folder in _ZONE_CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def shared_file(*parts: str) -> Path:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +24,9 @@ from rich.table import Table
 
 from ceasewatch.errors import CeasewatchError
 from ceasewatch.settings import Settings
+
+if TYPE_CHECKING:
+    from ceasewatch.agreement.model import Agreement
 
 app = typer.Typer(
     help="ceasewatch: monitor a ceasefire and the security guarantees that back it.",
@@ -118,7 +122,18 @@ def agreement_validate(path: Path) -> None:
 
 
 @agreement_app.command("load")
-def agreement_load(path: Path, store: StoreOpt = None) -> None:
+def agreement_load(
+    path: Path,
+    store: StoreOpt = None,
+    prepare: Annotated[
+        bool,
+        typer.Option(
+            "--prepare/--no-prepare",
+            help="Build the zone structures of fast evaluation now and keep them in the "
+            "zone cache ($CEASEWATCH_CACHE_DIR; 'off' turns it off).",
+        ),
+    ] = True,
+) -> None:
     """Store an agreement as a new version (amendments are new versions)."""
     from ceasewatch.agreement.store import load_agreement_into
 
@@ -131,6 +146,30 @@ def agreement_load(path: Path, store: StoreOpt = None) -> None:
         f"loaded agreement [bold]{agreement.name}[/] as version {version} "
         f"(effective {agreement.effective.isoformat()})"
     )
+    if prepare:
+        _prepare_zones(agreement)
+
+
+def _prepare_zones(agreement: Agreement) -> None:
+    """Build (or find) the agreement's fast zone structures in the zone cache; say which."""
+    from ceasewatch.agreement import zone_cache
+    from ceasewatch.agreement.geometry import ZoneModel
+
+    if zone_cache.cache_dir() is None or agreement.line.is_empty:
+        return
+    model = ZoneModel(agreement)
+    t0 = time.perf_counter()
+    try:
+        how = zone_cache.ensure(model)
+    except ValueError as e:  # a line too detailed for the index: the exact method it is
+        out.print(f"[yellow]zone structures not built[/]: {e}; evaluation uses the exact method")
+        return
+    path = zone_cache.path_of(model)
+    if how == "built" and (path is None or not path.is_file()):
+        out.print("[yellow]zone structures built but not cached[/] (see the warning above)")
+        return
+    verb = "built" if how == "built" else "found"
+    out.print(f"zone structures {verb} in {time.perf_counter() - t0:.1f} s: {path}")
 
 
 @agreement_app.command("list")

@@ -40,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
+from ceasewatch.agreement import zone_cache
 from ceasewatch.agreement.geometry import (
     KIND_SHIFT,
     LABEL_SUB,
@@ -69,7 +70,9 @@ except Exception as exc:  # numba missing or unusable: the numpy path (slower)
 Method = Literal["auto", "fast", "reference"]
 
 #: below this many events "auto" uses the reference method unless the fast structures exist
+#: (in memory, or in the disk cache from this many events: ``agreement/zone_cache.py``)
 FAST_MIN_EVENTS = 200_000
+CACHED_MIN_EVENTS = 10_000
 #: events per unit of work (fits the per-core cache with the temporaries)
 CHUNK = 32_768
 #: at most this many threads
@@ -173,10 +176,13 @@ def _use_fast(n: int, model: ZoneModel, method: Method) -> bool:
     """Whether to take the fast method (building its structures if need be)."""
     if method == "reference" or n == 0 or model.agreement.line.is_empty:
         return False
-    if method == "auto" and n < FAST_MIN_EVENTS and "distance_index" not in model.__dict__:
+    # "auto": fast for large inputs, or when the structures exist, or when a batch is worth
+    # building them once to keep on disk
+    small = n < FAST_MIN_EVENTS and "distance_index" not in model.__dict__
+    if method == "auto" and small and (n < CACHED_MIN_EVENTS or zone_cache.cache_dir() is None):
         return False
     try:
-        _ = model.distance_index
+        zone_cache.ensure(model)
     except ValueError:  # a line too detailed for the index: the reference it is
         return False
     return True
@@ -807,7 +813,9 @@ def evaluate_zones(
 
     ``method``: "reference" (every point the direct exact way), "fast" (the same results
     through structures built once per model; for large inputs) or "auto" (fast from
-    ``FAST_MIN_EVENTS`` events, or once the structures exist). ``workers``: threads for
+    ``FAST_MIN_EVENTS`` events, once the structures exist, or from ``CACHED_MIN_EVENTS``
+    events when the zone cache is on: they are then loaded from it, or built and kept
+    there for the next time). ``workers``: threads for
     the fast method (default: the cores).
     """
     lo, la = _as_arrays(lon, lat)
