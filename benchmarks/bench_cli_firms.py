@@ -5,8 +5,10 @@ line of contact (60 % within 20 km, 30 % 20-80 km, 10 % 80-300 km), spread over 
 scenario's days. In one run, on the same file:
 
 - ceasewatch through its CLI, as subprocesses with ``--store`` in a temporary folder:
-  ``ceasewatch agreement load`` (not timed), then ``ceasewatch ingest firms`` and
-  ``ceasewatch evaluate`` (timed: ingest + evaluate, process start-up included);
+  ``ceasewatch agreement load`` (not timed; it builds the zone structures into the run's
+  own zone cache, ``CEASEWATCH_CACHE_DIR`` in the temporary folder), then ``ceasewatch
+  ingest firms`` and ``ceasewatch evaluate`` (timed: ingest + evaluate, process start-up
+  included);
 - the baseline, the analyst's script as a subprocess of the same interpreter (start-up
   included too): ``pandas.read_csv``, geopandas points ``to_crs`` a metric CRS, the line
   buffered by 15/50/70/140 km, ``sjoin`` per band, each point given the narrowest band.
@@ -74,7 +76,7 @@ def cli(*args: str, store: Path) -> tuple[str, float]:
         [str(exe), *args, "--store", str(store)],
         capture_output=True,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", "CEASEWATCH_CACHE_DIR": str(store.parent / "cache")},
         check=False,
     )
     dt = time.perf_counter() - t0
@@ -103,7 +105,7 @@ def main() -> None:
         )
         store = tmp / "cli.duckdb"
         msg, t_load = cli("agreement", "load", str(demo.agreement_dir), store=store)
-        print(f"agreement load ({t_load:.1f} s, not timed): {msg}")
+        print(f"agreement load ({t_load:.1f} s, not timed): {' '.join(msg.split())}")
         msg, t_ingest = cli("ingest", "firms", str(csv_path), store=store)
         print(f"ceasewatch ingest firms: {t_ingest:.2f} s: {msg.splitlines()[0]}", flush=True)
         msg, t_eval = cli("evaluate", store=store)

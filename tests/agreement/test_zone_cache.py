@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +283,32 @@ def test_cli_agreement_load_prepares_the_zones(cache: Path, tmp_path: Path) -> N
     assert "zone structures found" in r.output
     r = runner.invoke(app, ["agreement", "load", str(folder), "--store", str(db), "--no-prepare"])
     assert r.exit_code == 0 and "zone structures" not in r.output
+
+
+def test_the_cache_keeps_the_most_recently_used_files(
+    cache: Path, agreement: Agreement, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(zone_cache, "MAX_FILES", 3)
+    line = shapely.get_coordinates(agreement.line)
+    variants = []
+    for k in range(4):
+        moved = line.copy()
+        moved[:, 1] += 0.01 * k
+        variants.append(dataclasses.replace(agreement, line=shapely.linestrings(moved)))
+    paths = []
+    for k, a in enumerate(variants[:3]):
+        zone_cache.ensure(ZoneModel(a))
+        p = zone_cache.path_of(ZoneModel(a))
+        assert p is not None
+        os.utime(p, (1_000_000 + k, 1_000_000 + k))  # written in this order
+        paths.append(p)
+    # loading the oldest makes it the most recently used
+    assert zone_cache.ensure(ZoneModel(variants[0])) == "disk"
+    leftover = cache / ".tmp-abandoned.npz"
+    leftover.write_bytes(b"half a file")
+    os.utime(leftover, (1_000_000, 1_000_000))
+    zone_cache.ensure(ZoneModel(variants[3]))  # a fourth: the least recently used goes
+    left = {p.name for p in cache.iterdir()}
+    assert paths[1].name not in left
+    assert {paths[0].name, paths[2].name} <= left
+    assert len(left) == 3 and leftover.name not in left

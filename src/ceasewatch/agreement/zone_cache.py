@@ -13,17 +13,20 @@ hashes all of these: a change to any of them is a different file, never a stale 
 - Files are NumPy ``.npz`` archives read with ``allow_pickle=False``: loading one runs
   no code. A file that cannot be read, or whose recorded key or layout differs, counts as
   missing (it is rebuilt and replaced). Files are written whole, then renamed into place.
+  The :data:`MAX_FILES` most recently used files are kept; older ones are deleted.
 - The structures give the same answers as the exact computation whether built or loaded
   (``tests/agreement/test_zone_cache.py`` checks that a loaded model equals the built one).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
 import tempfile
+import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,8 @@ FORMAT = "ceasewatch-zone-structures-1"
 STRUCTURES = ("fast_projection", "distance_index", "side_raster", "sector_raster")
 #: the environment variable naming the cache folder ("off": no cache)
 ENV = "CEASEWATCH_CACHE_DIR"
+#: files kept (about 8 MB each for a 1,200 km line); the least recently used go first
+MAX_FILES = 32
 
 _NONE = "__none__"
 
@@ -171,6 +176,8 @@ def load(model: geometry.ZoneModel) -> bool:
         return False
     for name, value in built.items():
         model.__dict__.setdefault(name, value)
+    with contextlib.suppress(OSError):  # recently used: kept longest (see :func:`prune`)
+        os.utime(path)
     return True
 
 
@@ -199,7 +206,31 @@ def save(model: geometry.ZoneModel) -> Path | None:
     except OSError as exc:  # a read-only home, a full disk: evaluate without the cache
         log.warning("zone cache not written to %s (%s)", path, exc)
         return None
+    prune(path.parent, keep=path)
     return path
+
+
+def prune(folder: Path, *, keep: Path | None = None) -> list[Path]:
+    """Delete all but the :data:`MAX_FILES` most recently used files of ``folder`` (and
+    leftovers of interrupted writes older than an hour); the files deleted."""
+    now = time.time()
+    files: list[tuple[float, Path]] = []
+    gone: list[Path] = []
+    for p in folder.iterdir():
+        try:
+            mtime = p.stat().st_mtime
+        except OSError:
+            continue
+        if p.name.startswith(".tmp-") and now - mtime > 3_600:
+            gone.append(p)
+        elif p.suffix == ".npz" and not p.name.startswith(".") and p != keep:
+            files.append((mtime, p))
+    files.sort(reverse=True)
+    gone += [p for _, p in files[MAX_FILES - 1 :]]
+    for p in gone:
+        with contextlib.suppress(OSError):
+            p.unlink()
+    return gone
 
 
 def ensure(model: geometry.ZoneModel) -> str:
