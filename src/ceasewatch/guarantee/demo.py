@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,9 @@ import yaml
 
 from ceasewatch.guarantee.ledger import import_ledger
 from ceasewatch.ingest.pipeline import BatchResult
-from ceasewatch.store.open import AnyStore
+
+if TYPE_CHECKING:
+    from ceasewatch.store.open import AnyStore
 
 #: the demo scenario's sector names (as in the demo agreement's sectors.geojson)
 DEMO_SECTORS = (

@@ -8,7 +8,7 @@ with empty geometry in the geographic formats, so every table exports in every f
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import geopandas as gpd
 import pandas as pd
@@ -17,7 +17,9 @@ import shapely
 from ceasewatch.errors import CeasewatchError
 from ceasewatch.guarantee.air_defense import geodesic_circle
 from ceasewatch.store import guarantee as sg
-from ceasewatch.store.open import AnyStore
+
+if TYPE_CHECKING:
+    from ceasewatch.store.open import AnyStore
 
 FORMATS: Final = ("csv", "geojson", "gpkg", "parquet")
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,7 +22,9 @@ from ceasewatch.guarantee import importers
 from ceasewatch.guarantee import schema as gs
 from ceasewatch.ingest.pipeline import BatchResult, file_sha256
 from ceasewatch.store import guarantee as sg
-from ceasewatch.store.open import AnyStore
+
+if TYPE_CHECKING:
+    from ceasewatch.store.open import AnyStore
 
 Reader = Callable[[Path], tuple[dict[str, pd.DataFrame], pd.DataFrame, int]]
 

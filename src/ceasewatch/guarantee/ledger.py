@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import yaml
@@ -32,7 +32,9 @@ from ceasewatch.guarantee.commitments import (
 )
 from ceasewatch.ingest.pipeline import BatchResult, file_sha256
 from ceasewatch.store import guarantee as sg
-from ceasewatch.store.open import AnyStore
+
+if TYPE_CHECKING:
+    from ceasewatch.store.open import AnyStore
 
 #: tables in the order an import applies them (referenced tables first)
 IMPORT_ORDER: tuple[str, ...] = (

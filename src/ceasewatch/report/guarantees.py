@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
@@ -35,7 +35,9 @@ from ceasewatch.guarantee import schema as gs
 from ceasewatch.guarantee.commitments import overdue, scorecard, short_delivered
 from ceasewatch.guarantee.importers import places_from_geonames
 from ceasewatch.store import guarantee as sg
-from ceasewatch.store.open import AnyStore
+
+if TYPE_CHECKING:
+    from ceasewatch.store.open import AnyStore
 
 _DPI = 110
 #: classes shown in the interception chart (the others are in the table)

@@ -46,9 +46,8 @@ from psycopg import sql as pgsql
 from ceasewatch import __version__
 from ceasewatch.errors import StoreError
 from ceasewatch.normalize import schema
+from ceasewatch.store.location import is_postgres_url, redact
 from ceasewatch.store.portable import EVENT_EVAL_COLUMNS, PortableQueries, event_eval_columns
-
-SCHEMES = ("postgresql://", "postgres://")
 
 _EVENT_STORE_COLUMNS = (
     "event_id",
@@ -58,15 +57,6 @@ _EVENT_STORE_COLUMNS = (
     "batch_id",
     "recorded_at",
 )
-
-
-def is_postgres_url(location: str) -> bool:
-    return str(location).startswith(SCHEMES)
-
-
-def redact(url: str) -> str:
-    """``url`` without its password (for messages)."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 def _now() -> datetime:
