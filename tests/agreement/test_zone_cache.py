@@ -312,3 +312,20 @@ def test_the_cache_keeps_the_most_recently_used_files(
     assert paths[1].name not in left
     assert {paths[0].name, paths[2].name} <= left
     assert len(left) == 3 and leftover.name not in left
+
+
+def test_a_file_others_can_write_is_not_read(
+    cache: Path, agreement: Agreement, caplog: pytest.LogCaptureFixture
+) -> None:
+    m = ZoneModel(agreement)
+    zone_cache.ensure(m)
+    path = zone_cache.path_of(m)
+    assert path is not None
+    assert path.stat().st_mode & 0o077 == 0  # the user's only
+    assert cache.stat().st_mode & 0o077 == 0
+    path.chmod(0o666)
+    with caplog.at_level(logging.WARNING, logger="ceasewatch.agreement.zone_cache"):
+        assert zone_cache.ensure(ZoneModel(agreement)) == "built"  # not read: rebuilt
+    assert "can write it" in caplog.text
+    assert path.stat().st_mode & 0o077 == 0  # and replaced by the user's own
+    assert zone_cache.ensure(ZoneModel(agreement)) == "disk"

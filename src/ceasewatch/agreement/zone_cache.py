@@ -8,8 +8,9 @@ code that builds them and on the libraries it calls, so each is kept under a key
 hashes all of these: a change to any of them is a different file, never a stale one.
 
 - Location: ``$CEASEWATCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/ceasewatch``, else
-  ``~/.cache/ceasewatch``; the files are in its ``zones/`` folder.
-  ``CEASEWATCH_CACHE_DIR=off`` turns the cache off (nothing read or written).
+  ``~/.cache/ceasewatch``; the files are in its ``zones/`` folder (created readable by
+  its user only). ``CEASEWATCH_CACHE_DIR=off`` turns the cache off (nothing read or
+  written). A file another user owns, or that others can write, is not read.
 - Files are NumPy ``.npz`` archives read with ``allow_pickle=False``: loading one runs
   no code. A file that cannot be read, or whose recorded key or layout differs, counts as
   missing (it is rebuilt and replaced). Files are written whole, then renamed into place.
@@ -36,6 +37,7 @@ import pyproj
 import scipy
 import shapely
 
+import ceasewatch
 from ceasewatch.agreement import geometry
 from ceasewatch.normalize import crs as crs_module
 
@@ -69,7 +71,10 @@ def _code_digest() -> bytes:
     libraries they call."""
     h = hashlib.sha256(FORMAT.encode())
     for module in (geometry, crs_module):
-        h.update(Path(module.__file__ or "").read_bytes())
+        try:
+            h.update(Path(module.__file__ or "").read_bytes())
+        except OSError:  # no source to read (a frozen install): the package's version
+            h.update(f"{module.__name__} {ceasewatch.__version__}".encode())
     for v in (np.__version__, shapely.__version__, shapely.geos_version_string):
         h.update(v.encode() + b"\0")
     for v in (pyproj.__version__, pyproj.proj_version_str, scipy.__version__):
@@ -160,10 +165,22 @@ def _classes() -> dict[str, Any]:
 # --- load and save ---------------------------------------------------------------------------
 
 
+def _trusted(path: Path) -> bool:
+    """Whether ``path`` is this user's and no one else can write it (a file planted in a
+    shared folder would be taken for the zones of its geometry)."""
+    if not hasattr(os, "getuid"):  # (no owners to compare)
+        return True
+    st = path.stat()
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def load(model: geometry.ZoneModel) -> bool:
     """Put ``model``'s structures from the cache into it; whether they were there."""
     path = path_of(model)
     if path is None or not path.is_file():
+        return False
+    if not _trusted(path):
+        log.warning("zone cache file %s ignored: another user owns it, or can write it", path)
         return False
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -194,7 +211,7 @@ def save(model: geometry.ZoneModel) -> Path | None:
     for name in STRUCTURES:
         _flatten(name, getattr(model, name), out)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
