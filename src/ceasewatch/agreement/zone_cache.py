@@ -40,6 +40,7 @@ import shapely
 import ceasewatch
 from ceasewatch.agreement import geometry
 from ceasewatch.normalize import crs as crs_module
+from ceasewatch.paths import user_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,7 @@ def cache_dir() -> Path | None:
         if env.strip().lower() in ("", "off", "0", "none"):
             return None
         return Path(env).expanduser() / "zones"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ceasewatch" / "zones"
+    return user_cache_dir() / "zones"
 
 
 def _code_digest() -> bytes:

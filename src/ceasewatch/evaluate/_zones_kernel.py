@@ -22,6 +22,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from ceasewatch.paths import user_cache_dir
+
 
 def _cache_dir_fallback() -> None:
     """Point numba's cache at a user directory if it cannot write next to this file."""
@@ -36,8 +38,7 @@ def _cache_dir_fallback() -> None:
         return
     except OSError:
         pass
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    target = Path(base) / "ceasewatch" / "numba"
+    target = user_cache_dir() / "numba"
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError:
